@@ -1,0 +1,4 @@
+#!/usr/bin/env bash
+# Run the whole test suite (slow, real-world tests included); extra arguments go to pytest.
+source "$(dirname "$0")/_venv.sh"
+exec .venv/bin/python -m pytest "$@"

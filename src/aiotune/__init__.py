@@ -1,0 +1,96 @@
+"""aiotune: asyncio-native hyper-parameter tuning.
+
+One ``await`` runs a whole study: a strategy suggests params, trials run in
+worker processes (or on the loop, a thread pool, or any executor), and each
+finished trial is fanned out to observers such as the JSONL journal::
+
+    import aiotune as at
+
+    space = at.Space(lr=at.Float(1e-5, 1e-1, log=True), layers=at.Int(1, 8))
+    result = await at.tune(objective, space, max_trials=100,
+                           observers=[at.JsonlWriter("trials.jsonl")])
+"""
+
+from aiotune.errors import ConfigurationError as ConfigurationError
+from aiotune.errors import JournalError as JournalError
+from aiotune.errors import MissingExtraError as MissingExtraError
+from aiotune.errors import NoCompleteTrialError as NoCompleteTrialError
+from aiotune.errors import ObjectiveError as ObjectiveError
+from aiotune.errors import Pruned as Pruned
+from aiotune.errors import SpaceError as SpaceError
+from aiotune.errors import StrategyError as StrategyError
+from aiotune.errors import TuningError as TuningError
+from aiotune.execution.context import TrialContext as TrialContext
+from aiotune.history import History as History
+from aiotune.journal import JsonlWriter as JsonlWriter
+from aiotune.journal import load as load
+from aiotune.observers.base import Observer as Observer
+from aiotune.observers.stopping import MaxFailures as MaxFailures
+from aiotune.observers.stopping import Patience as Patience
+from aiotune.observers.stopping import Target as Target
+from aiotune.observers.stopping import TimeBudget as TimeBudget
+from aiotune.space import Bool as Bool
+from aiotune.space import Categorical as Categorical
+from aiotune.space import Float as Float
+from aiotune.space import Int as Int
+from aiotune.space import Space as Space
+from aiotune.strategies import Grid as Grid
+from aiotune.strategies import Random as Random
+from aiotune.strategies import Strategy as Strategy
+from aiotune.trial import ObserverFailure as ObserverFailure
+from aiotune.trial import Trial as Trial
+from aiotune.trial import TrialError as TrialError
+from aiotune.trial import TrialStatus as TrialStatus
+from aiotune.trial import TuningResult as TuningResult
+from aiotune.tuner import Tuner as Tuner
+from aiotune.tuner import run as run
+from aiotune.tuner import tune as tune
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Bool",
+    "Categorical",
+    "ConfigurationError",
+    "Float",
+    "Grid",
+    "History",
+    "Int",
+    "JournalError",
+    "JsonlWriter",
+    "MaxFailures",
+    "MissingExtraError",
+    "NoCompleteTrialError",
+    "ObjectiveError",
+    "Observer",
+    "ObserverFailure",
+    "Patience",
+    "Pruned",
+    "Random",
+    "Space",
+    "SpaceError",
+    "Strategy",
+    "StrategyError",
+    "Target",
+    "TimeBudget",
+    "Trial",
+    "TrialContext",
+    "TrialError",
+    "TrialStatus",
+    "Tuner",
+    "TuningError",
+    "TuningResult",
+    "load",
+    "run",
+    "tune",
+]
+
+# Public objects report themselves as ``aiotune.X`` in reprs and tracebacks.
+for _name in __all__:
+    _obj = globals()[_name]
+    if getattr(_obj, "__module__", "").startswith("aiotune."):
+        try:
+            _obj.__module__ = "aiotune"
+        except (AttributeError, TypeError):  # pragma: no cover - objects that refuse
+            pass
+del _name, _obj

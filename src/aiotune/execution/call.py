@@ -1,0 +1,183 @@
+"""One evaluation of the objective, packaged to run anywhere: :class:`TrialCall`.
+
+A ``TrialCall`` is what the orchestrator hands to an executor (through
+``loop.run_in_executor``) or awaits on the loop. It runs the objective,
+catches whatever the objective does, and returns an :class:`Outcome` of
+plain data, so only plain data ever crosses a process or machine boundary.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+from aiotune.errors import Pruned
+from aiotune.execution.context import TrialContext
+from aiotune.execution.transport import Transport, request_worker_exit, worker_transport
+from aiotune.trial import Params, TrialError, coerce_score
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one run of the objective came to.
+
+    Exactly one holds: ``error`` is set (the objective raised or returned no
+    valid score), ``pruned`` is true (``score`` is the last value reported, if
+    any), or ``score`` is the finite result.
+    """
+
+    score: float | None
+    error: TrialError | None
+    pruned: bool
+    intermediate: tuple[tuple[int, float], ...]
+    started_at: float
+    finished_at: float
+    worker: str
+
+
+class _NoTransport:
+    """Used where nothing connects the trial to the orchestrator: reports are only recorded."""
+
+    def started(self, number: int, worker: str) -> None:
+        pass
+
+    def report(self, number: int, step: int, value: float) -> bool:
+        return False
+
+
+def _worker_name() -> str:
+    name = f"{socket.gethostname()}:{os.getpid()}"
+    thread = threading.current_thread()
+    return name if thread is threading.main_thread() else f"{name}:{thread.name}"
+
+
+class TrialCall:
+    """Run ``objective`` on ``params`` as trial ``number`` and return an :class:`Outcome`.
+
+    ``local_transport`` is the orchestrator's own transport: used directly when
+    the call runs in the orchestrator's process (loop or thread) and dropped
+    when the call is pickled; a worker of aiotune's pool then installs its
+    pipe transport instead, and a ``remote_transport`` (picklable) serves
+    executors that have neither.
+    """
+
+    def __init__(
+        self,
+        objective: Callable[..., Any],
+        params: Params,
+        number: int,
+        *,
+        takes_context: bool,
+        local_transport: Transport | None = None,
+        remote_transport: Transport | None = None,
+    ) -> None:
+        self.objective = objective
+        self.params = params
+        self.number = number
+        self.takes_context = takes_context
+        self.local_transport = local_transport
+        self.remote_transport = remote_transport
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = {slot: getattr(self, slot) for slot in vars(self)}
+        state["local_transport"] = None  # lives in the orchestrator's process only
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        vars(self).update(state)
+
+    def _transport(self) -> Transport:
+        return self.local_transport or worker_transport() or self.remote_transport or _NoTransport()
+
+    def _begin(self) -> tuple[TrialContext, tuple[Any, ...], str, float]:
+        worker = _worker_name()
+        transport = self._transport()
+        context = TrialContext(self.number, self.params, transport)
+        args = (self.params, context) if self.takes_context else (self.params,)
+        transport.started(self.number, worker)
+        return context, args, worker, time.time()
+
+    def __call__(self) -> Outcome:
+        """Run a synchronous objective (in a worker process or thread)."""
+        context, args, worker, started_at = self._begin()
+        try:
+            value = self.objective(*args)
+        except Pruned:
+            return self._pruned(context, worker, started_at)
+        except MemoryError as exc:
+            request_worker_exit()  # the process may be in a bad state: the pool replaces it
+            return self._failed(_memory_error(exc), context, worker, started_at)
+        except BaseException as exc:
+            return self._failed(TrialError.from_exception(exc), context, worker, started_at)
+        return self._finished(value, context, worker, started_at)
+
+    async def run_async(self) -> Outcome:
+        """Await an ``async def`` objective on the event loop (cancellation propagates)."""
+        context, args, worker, started_at = self._begin()
+        try:
+            value = await cast(Awaitable[object], self.objective(*args))
+        except Pruned:
+            return self._pruned(context, worker, started_at)
+        except Exception as exc:
+            return self._failed(TrialError.from_exception(exc), context, worker, started_at)
+        return self._finished(value, context, worker, started_at)
+
+    def _finished(
+        self, value: object, context: TrialContext, worker: str, started_at: float
+    ) -> Outcome:
+        score = coerce_score(value)
+        if isinstance(score, str):
+            return self._failed(TrialError("InvalidScore", score), context, worker, started_at)
+        return self._outcome(score, None, False, context, worker, started_at)
+
+    def _pruned(self, context: TrialContext, worker: str, started_at: float) -> Outcome:
+        reported = context.intermediate
+        last = reported[max(reported)] if reported else None
+        return self._outcome(last, None, True, context, worker, started_at)
+
+    def _failed(
+        self, error: TrialError, context: TrialContext, worker: str, started_at: float
+    ) -> Outcome:
+        return self._outcome(None, error, False, context, worker, started_at)
+
+    def _outcome(
+        self,
+        score: float | None,
+        error: TrialError | None,
+        pruned: bool,
+        context: TrialContext,
+        worker: str,
+        started_at: float,
+    ) -> Outcome:
+        return Outcome(
+            score=score,
+            error=error,
+            pruned=pruned,
+            intermediate=tuple(sorted(context.intermediate.items())),
+            started_at=started_at,
+            finished_at=time.time(),
+            worker=worker,
+        )
+
+    def __repr__(self) -> str:
+        name = getattr(self.objective, "__qualname__", repr(self.objective))
+        return f"TrialCall({name}, number={self.number})"
+
+
+def _memory_error(exc: MemoryError) -> TrialError:
+    record = TrialError.from_exception(exc)
+    try:
+        import resource
+
+        limit, unlimited = resource.getrlimit(resource.RLIMIT_AS)[0], resource.RLIM_INFINITY
+    except (ImportError, OSError, ValueError):  # pragma: no cover - not Linux
+        return record
+    if limit == unlimited:
+        return record
+    message = f"trial exceeded trial_memory_limit ({limit} bytes of address space)"
+    return TrialError("MemoryError", message, record.traceback)

@@ -1,0 +1,100 @@
+"""The orchestrator's end of every trial's transport."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+logger = logging.getLogger("aiotune")
+
+Decide = Callable[[int, int, float], bool]
+"""A pruning decision: (trial number, step, value) -> stop the trial?"""
+
+
+class _Watch:
+    __slots__ = ("intermediate", "on_started", "started_at", "worker")
+
+    def __init__(self, on_started: Callable[[], None] | None) -> None:
+        self.on_started = on_started
+        self.started_at: float | None = None
+        self.worker: str | None = None
+        self.intermediate: dict[int, float] = {}
+
+
+class ReportHub:
+    """Receives ``started`` and ``report`` from running trials, from any thread.
+
+    It implements the :class:`~aiotune.execution.transport.Transport` protocol:
+    it keeps what each watched trial reported (so a trial that times out or is
+    cancelled keeps its intermediate values), answers pruning decisions at
+    once in the calling thread (a worker's report costs one pipe round trip,
+    never a hop through the event loop), and hands ``started`` and each report
+    to the event loop for the orchestrator and the observers.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        decide: Decide | None = None,
+        on_report: Callable[[int, int, float], None] | None = None,
+    ) -> None:
+        self._loop = loop
+        self._loop_thread = threading.get_ident()
+        self._decide = decide
+        self._on_report = on_report
+        self._lock = threading.Lock()
+        self._watches: dict[int, _Watch] = {}
+
+    def watch(self, number: int, on_started: Callable[[], None] | None = None) -> None:
+        """Keep trial ``number``'s reports; call ``on_started`` on the loop when it starts."""
+        with self._lock:
+            self._watches[number] = _Watch(on_started)
+
+    def forget(self, number: int) -> tuple[float | None, str | None, dict[int, float]]:
+        """Stop watching ``number``; return when and where it started and what it reported."""
+        with self._lock:
+            watch = self._watches.pop(number, None)
+        if watch is None:
+            return None, None, {}
+        return watch.started_at, watch.worker, watch.intermediate
+
+    def started(self, number: int, worker: str) -> None:
+        """Trial ``number`` began on ``worker`` (thread-safe)."""
+        with self._lock:
+            watch = self._watches.get(number)
+            if watch is None:
+                return
+            watch.started_at, watch.worker = time.time(), worker
+            callback = watch.on_started
+        if callback is not None:
+            self._in_loop(callback)
+
+    def report(self, number: int, step: int, value: float) -> bool:
+        """Record a report and return whether the trial should be pruned (thread-safe)."""
+        with self._lock:
+            watch = self._watches.get(number)
+            if watch is None:  # the trial already ended (cancelled or timed out)
+                return True
+            watch.intermediate[step] = value
+            try:
+                prune = self._decide(number, step, value) if self._decide else False
+            except Exception:
+                logger.exception("pruner failed on trial %d step %d; not pruning", number, step)
+                prune = False
+        if self._on_report is not None:
+            self._in_loop(self._on_report, number, step, value)
+        return prune
+
+    def _in_loop(self, callback: Callable[..., None], *args: Any) -> None:
+        if threading.get_ident() == self._loop_thread:
+            callback(*args)
+            return
+        try:
+            self._loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:  # the loop is closed: the study is over
+            pass

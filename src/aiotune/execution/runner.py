@@ -1,0 +1,153 @@
+"""Run one trial to its record: attempts, retries, the timeout clock, any executor."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+from aiotune.execution.call import Outcome, TrialCall
+from aiotune.execution.hub import ReportHub
+from aiotune.execution.transport import Transport
+from aiotune.trial import Params, Trial, TrialError, TrialStatus
+
+
+@dataclass(frozen=True, slots=True)
+class TrialPlan:
+    """How every trial of a study runs.
+
+    ``executor`` is ``None`` for an ``async def`` objective (awaited on the
+    loop). ``starts_reported`` says whether calls on this executor announce
+    their start through the hub (aiotune's pool, threads, the loop); when they
+    don't, the ``timeout`` clock starts at submission.
+    """
+
+    objective: Callable[..., Any]
+    takes_context: bool
+    executor: Executor | None
+    hub: ReportHub
+    timeout: float | None = None
+    retries: int = 0
+    starts_reported: bool = True
+    remote_transport: Transport | None = None
+
+
+async def run_trial(plan: TrialPlan, number: int, params: Params) -> Trial:
+    """Run trial ``number`` (with its retries) and return its record.
+
+    Cancellation propagates; the caller records the trial as cancelled, using
+    :func:`cancelled_trial` with what the hub kept.
+    """
+    errors: list[TrialError] = []
+    attempt = 1
+    while True:
+        trial = await _attempt(plan, number, params, attempt, tuple(errors))
+        if trial.status is not TrialStatus.FAILED or attempt > plan.retries:
+            return trial
+        assert trial.error is not None
+        errors.append(trial.error)
+        attempt += 1
+
+
+def cancelled_trial(number: int, params: Params, hub: ReportHub, *, attempts: int = 1) -> Trial:
+    """The record of trial ``number`` cancelled in flight (with what it reported)."""
+    started_at, worker, intermediate = hub.forget(number)
+    now = time.time()
+    return Trial(
+        number=number,
+        params=params,
+        status=TrialStatus.CANCELLED,
+        intermediate=intermediate,
+        error=TrialError("Cancelled", "the study was cancelled while this trial ran"),
+        attempts=attempts,
+        started_at=started_at,
+        finished_at=now,
+        duration=None if started_at is None else now - started_at,
+        worker=worker,
+    )
+
+
+async def _attempt(
+    plan: TrialPlan,
+    number: int,
+    params: Params,
+    attempt: int,
+    previous_errors: tuple[TrialError, ...],
+) -> Trial:
+    call = TrialCall(
+        plan.objective,
+        params,
+        number,
+        takes_context=plan.takes_context,
+        local_transport=plan.hub,
+        remote_transport=plan.remote_transport,
+    )
+    outcome: Outcome | TrialError
+    with anyio.CancelScope() as clock:
+        if plan.timeout is not None:
+            timeout = plan.timeout
+
+            def start_clock() -> None:
+                clock.deadline = anyio.current_time() + timeout
+
+            if plan.starts_reported:
+                plan.hub.watch(number, start_clock)
+            else:
+                plan.hub.watch(number)
+                start_clock()
+        else:
+            plan.hub.watch(number)
+        try:
+            if plan.executor is None:
+                outcome = await call.run_async()
+            else:
+                loop = asyncio.get_running_loop()
+                outcome = await loop.run_in_executor(plan.executor, call)
+        except Exception as exc:
+            outcome = TrialError.from_exception(exc)
+    # On cancellation of the study (not of ``clock``) we never get here: the
+    # caller records the trial with ``cancelled_trial``, which reads the hub.
+    if clock.cancelled_caught:
+        message = f"trial ran over trial_timeout={plan.timeout} s and was stopped"
+        outcome = TrialError("TrialTimeout", message)
+    started_at, worker, intermediate = plan.hub.forget(number)
+    common: dict[str, Any] = {
+        "number": number,
+        "params": params,
+        "attempts": attempt,
+        "previous_errors": previous_errors,
+    }
+    if isinstance(outcome, TrialError):
+        now = time.time()
+        return Trial(
+            status=TrialStatus.TIMEOUT if clock.cancelled_caught else TrialStatus.FAILED,
+            intermediate=intermediate,
+            error=outcome,
+            started_at=started_at,
+            finished_at=now,
+            duration=None if started_at is None else now - started_at,
+            worker=worker,
+            **common,
+        )
+    if outcome.error is not None:
+        status = TrialStatus.FAILED
+    elif outcome.pruned:
+        status = TrialStatus.PRUNED
+    else:
+        status = TrialStatus.COMPLETE
+    return Trial(
+        status=status,
+        score=outcome.score,
+        intermediate=dict(outcome.intermediate),
+        error=outcome.error,
+        started_at=outcome.started_at,
+        finished_at=outcome.finished_at,
+        duration=max(0.0, outcome.finished_at - outcome.started_at),
+        worker=outcome.worker,
+        **common,
+    )

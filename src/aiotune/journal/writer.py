@@ -1,0 +1,180 @@
+""":class:`JsonlWriter`: the observer that appends a study's journal to disk."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any, Final, Literal
+
+import aiofiles
+import anyio
+import anyio.to_thread
+from aiofiles.threadpool.binary import AsyncBufferedIOBase
+
+from aiotune.errors import ConfigurationError, JournalError
+from aiotune.journal.format import decode_header, encode_header, encode_trial, parse_line
+from aiotune.observers.base import StudyHandle
+from aiotune.trial import Trial, TrialStatus, TuningResult
+
+Durability = Literal["flush", "fsync"]
+
+# A header longer than this is not one: it stops reading a huge file with no newline.
+_MAX_HEADER_BYTES: Final = 64 * 1024 * 1024
+
+
+class JsonlWriter:
+    """Append every finished trial of a study to the JSONL journal at ``path``.
+
+    On start, a missing or empty file gets a header line; an existing journal
+    is appended to when its header matches the study's space (by fingerprint)
+    and direction, and refused with a :class:`~aiotune.JournalError` otherwise.
+    A torn last line left by a killed writer is ended with a newline first, so
+    the lines appended after it are intact. The directory must exist.
+
+    Each batch of finished trials is written with one write and a flush; with
+    ``durability="fsync"`` the file is also fsynced, so a recorded trial
+    survives a power cut, not only a crash of the process. ``cancelled``
+    trials are never written: they run again when the study is resumed.
+
+    The journal is ``critical``: if it cannot be written the study fails,
+    rather than running on with results that would be lost.
+    """
+
+    critical = True
+
+    def __init__(self, path: str | os.PathLike[str], *, durability: Durability = "flush") -> None:
+        if durability not in ("flush", "fsync"):
+            raise ConfigurationError(
+                "durability", f"must be 'flush' or 'fsync', not {durability!r}"
+            )
+        self._path = os.fspath(path)
+        self._durability: Durability = durability
+        self._file: AsyncBufferedIOBase | None = None
+
+    @property
+    def path(self) -> str:
+        """The journal file."""
+        return self._path
+
+    @property
+    def durability(self) -> Durability:
+        """``"flush"`` (survives a crash of the process) or ``"fsync"`` (survives a power cut)."""
+        return self._durability
+
+    def __repr__(self) -> str:
+        return f"JsonlWriter({self._path!r}, durability={self._durability!r})"
+
+    async def on_start(self, tuner: StudyHandle) -> None:
+        """Open the journal, checking an existing one or writing the header of a new one."""
+        if self._file is not None:
+            return
+        try:
+            file = await aiofiles.open(self._path, "ab")
+        except FileNotFoundError:
+            directory = os.path.dirname(self._path) or os.curdir
+            raise JournalError(
+                self._path, None, f"cannot write: directory {directory!r} does not exist"
+            ) from None
+        except OSError as exc:
+            raise JournalError(self._path, None, f"cannot write: {exc}") from exc
+        try:
+            first_line, ends_with_newline = await anyio.to_thread.run_sync(_inspect, self._path)
+        except OSError as exc:
+            await _close_quietly(file)
+            raise JournalError(self._path, None, f"cannot read: {exc}") from exc
+        except BaseException:
+            await _close_quietly(file)
+            raise
+        self._file = file
+        try:
+            if first_line is None:
+                await self._write(encode_header(tuner.space, tuner.direction, tuner.strategy))
+            else:
+                self._check_header(first_line, tuner)
+                if not ends_with_newline:
+                    await self._write(b"\n")
+        except BaseException:
+            self._file = None
+            await _close_quietly(file)
+            raise
+
+    async def on_trial(self, trial: Trial, tuner: StudyHandle) -> None:
+        """Record one finished trial (see :meth:`on_trials`)."""
+        await self.on_trials([trial], tuner)
+
+    async def on_trials(self, trials: Sequence[Trial], tuner: StudyHandle) -> None:
+        """Record a batch of finished trials with one write, skipping ``cancelled`` ones."""
+        try:
+            lines = [encode_trial(t) for t in trials if t.status is not TrialStatus.CANCELLED]
+        except ValueError as exc:
+            raise JournalError(self._path, None, f"cannot record {exc}") from exc
+        if not lines:
+            return
+        if self._file is None:
+            await self.on_start(tuner)
+        await self._write(b"".join(lines))
+
+    async def on_finish(self, result: TuningResult) -> None:
+        """Close the journal (everything recorded is already flushed)."""
+        file, self._file = self._file, None
+        if file is None:
+            return
+        try:
+            await file.close()
+        except OSError as exc:
+            raise JournalError(self._path, None, f"cannot write: {exc}") from exc
+
+    async def _write(self, data: bytes) -> None:
+        file = self._file
+        assert file is not None  # only called once the file is open
+        try:
+            await file.write(data)
+            await file.flush()
+            if self._durability == "fsync":
+                await anyio.to_thread.run_sync(os.fsync, file.fileno())
+        except OSError as exc:
+            raise JournalError(self._path, None, f"cannot write: {exc}") from exc
+
+    def _check_header(self, line: bytes, tuner: StudyHandle) -> None:
+        """Refuse to append to a file that is not a journal of this very study."""
+        try:
+            header: dict[str, Any] = parse_line(line)
+            space, direction = decode_header(header)
+        except ValueError as exc:
+            raise JournalError(self._path, 1, f"not a journal header: {exc}") from None
+        if space.fingerprint != tuner.space.fingerprint:
+            differences = "; ".join(tuner.space.diff(space)) or "their fingerprints differ"
+            raise JournalError(
+                self._path,
+                None,
+                "the journal was written for a different space "
+                f"(this study's space vs the journal's: {differences}); "
+                "write this study to a new file",
+            )
+        if direction != tuner.direction:
+            raise JournalError(
+                self._path,
+                None,
+                f"the journal's study is to {direction} the score, this one's to "
+                f"{tuner.direction} it; write this study to a new file",
+            )
+
+
+def _inspect(path: str) -> tuple[bytes | None, bool]:
+    """The first line of the file (``None`` when it is empty) and whether it ends with a newline."""
+    with open(path, "rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        if size == 0:
+            return None, True
+        first_line = file.readline(_MAX_HEADER_BYTES)
+        file.seek(size - 1)
+        return first_line, file.read(1) == b"\n"
+
+
+async def _close_quietly(file: AsyncBufferedIOBase) -> None:
+    """Close ``file`` on an error path, even when cancelled, letting the first error win."""
+    with anyio.CancelScope(shield=True):
+        try:
+            await file.close()
+        except OSError:
+            pass

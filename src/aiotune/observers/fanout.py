@@ -1,0 +1,158 @@
+"""Concurrent, isolated delivery of a study's events to its observers.
+
+One unbounded memory object stream and one pump task per observer: a slow
+observer only lets its own backlog grow, never stalls trials or the others.
+Pumps run shielded, so every trial published before the study ends (even by
+cancellation) reaches every observer; a cancelled study gives them a short
+deadline to drain.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from aiotune.observers.base import StudyHandle
+from aiotune.trial import ObserverFailure, Trial, TrialError, TuningResult
+
+logger = logging.getLogger("aiotune")
+
+DRAIN_DEADLINE = 10.0
+"""Seconds observers get to take their backlog after a study is cancelled or fails."""
+
+_Event = tuple[str, Any]
+
+
+class _Pump:
+    def __init__(self, observer: Any) -> None:
+        self.observer = observer
+        self.send: MemoryObjectSendStream[_Event]
+        self.receive: MemoryObjectReceiveStream[_Event]
+        self.send, self.receive = anyio.create_memory_object_stream[_Event](math.inf)
+        self.scope = anyio.CancelScope(shield=True)
+        self.critical = bool(getattr(observer, "critical", False))
+
+
+class Fanout:
+    """Deliver trials, reports and the final result to observers, each in its own task.
+
+    ``on_critical`` is called with the exception of a ``critical`` observer
+    (the journal) that failed; other failures are logged and listed in
+    :attr:`failures`, and the observer is detached.
+    """
+
+    def __init__(
+        self,
+        observers: Sequence[Any],
+        handle: StudyHandle,
+        on_critical: Callable[[BaseException], None],
+    ) -> None:
+        self._handle = handle
+        self._on_critical = on_critical
+        self._pumps = [_Pump(observer) for observer in observers]
+        self._result: TuningResult | None = None
+        self.failures: list[ObserverFailure] = []
+
+    async def start(self, task_group: TaskGroup) -> None:
+        """Await every ``on_start`` (concurrently), then start the pumps in ``task_group``.
+
+        A critical observer whose ``on_start`` fails raises here, before any trial runs.
+        """
+        async with anyio.create_task_group() as starting:
+            for pump in self._pumps:
+                if hasattr(pump.observer, "on_start"):
+                    starting.start_soon(self._start_one, pump)
+        for pump in self._pumps:
+            task_group.start_soon(self._run, pump)
+
+    async def _start_one(self, pump: _Pump) -> None:
+        try:
+            await pump.observer.on_start(self._handle)
+        except Exception as exc:
+            self._detach(pump, "on_start", exc)
+
+    def publish_trial(self, trial: Trial) -> None:
+        """Queue a finished trial for every attached observer (never blocks)."""
+        self._publish(("trial", trial))
+
+    def publish_report(self, number: int, step: int, value: float) -> None:
+        """Queue an intermediate report for the observers that have ``on_report``."""
+        self._publish(("report", (number, step, value)))
+
+    def _publish(self, event: _Event) -> None:
+        for pump in self._pumps:
+            try:
+                pump.send.send_nowait(event)
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                pass  # detached, or already closed
+
+    def close(self, result: TuningResult, *, hurry: bool) -> None:
+        """No more events: pumps deliver their backlog, then ``on_finish(result)``.
+
+        With ``hurry`` (the study was cancelled or failed), they get
+        :data:`DRAIN_DEADLINE` seconds to do it.
+        """
+        self._result = result
+        for pump in self._pumps:
+            pump.send.close()
+            if hurry:
+                pump.scope.deadline = anyio.current_time() + DRAIN_DEADLINE
+
+    async def _run(self, pump: _Pump) -> None:
+        observer = pump.observer
+        batches = hasattr(observer, "on_trials")
+        reports = hasattr(observer, "on_report")
+        hook = "on_trial"
+        with pump.scope:
+            try:
+                async with pump.receive:
+                    async for kind, payload in pump.receive:
+                        if kind == "report":
+                            if reports:
+                                hook = "on_report"
+                                await observer.on_report(*payload)
+                        elif batches:
+                            trials, later_reports = self._batch(pump, payload)
+                            hook = "on_trials"
+                            await observer.on_trials(trials, self._handle)
+                            for report in later_reports if reports else ():
+                                hook = "on_report"
+                                await observer.on_report(*report)
+                        else:
+                            hook = "on_trial"
+                            await observer.on_trial(payload, self._handle)
+                if hasattr(observer, "on_finish") and self._result is not None:
+                    hook = "on_finish"
+                    await observer.on_finish(self._result)
+            except Exception as exc:
+                self._detach(pump, hook, exc)
+        if pump.scope.cancelled_caught:
+            logger.warning("observer %r did not drain within %s s", observer, DRAIN_DEADLINE)
+
+    @staticmethod
+    def _batch(pump: _Pump, first: Trial) -> tuple[list[Trial], list[tuple[int, int, float]]]:
+        """``first`` and every trial queued behind it, and the reports queued among them."""
+        trials: list[Trial] = [first]
+        reports: list[tuple[int, int, float]] = []
+        while True:
+            try:
+                kind, payload = pump.receive.receive_nowait()
+            except (anyio.WouldBlock, anyio.EndOfStream):
+                return trials, reports
+            (trials if kind == "trial" else reports).append(payload)
+
+    def _detach(self, pump: _Pump, hook: str, exc: Exception) -> None:
+        pump.receive.close()
+        if pump.critical:
+            self._on_critical(exc)
+            return
+        logger.error("observer %r failed in %s and was detached", pump.observer, hook, exc_info=exc)
+        self.failures.append(
+            ObserverFailure(repr(pump.observer), hook, TrialError.from_exception(exc))
+        )

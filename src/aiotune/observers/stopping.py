@@ -1,0 +1,118 @@
+"""Observers that end a study early through ``tuner.stop(reason)``.
+
+``stop`` launches no new trials; trials already in flight finish and are
+recorded. The first reason given becomes ``TuningResult.stop_reason``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+from aiotune.errors import ConfigurationError
+from aiotune.observers.base import StudyHandle
+from aiotune.trial import Trial, TrialStatus, is_better
+
+
+def _positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(name, f"must be an int >= 1, got {value!r}")
+    return value
+
+
+class Patience:
+    """Stop after ``n`` finished trials in a row without a strict improvement of the best.
+
+    Every finished trial counts (failed ones too): a study that keeps failing
+    is not improving either.
+    """
+
+    def __init__(self, n: int) -> None:
+        self.n = _positive_int("Patience(n)", n)
+        self._best: float | None = None
+        self._since = 0
+
+    async def on_trial(self, trial: Trial, tuner: StudyHandle) -> None:
+        """Count ``trial`` and stop the study when patience runs out."""
+        score = trial.score
+        if (
+            trial.is_complete
+            and score is not None
+            and (self._best is None or is_better(score, self._best, tuner.direction))
+        ):
+            self._best, self._since = score, 0
+            return
+        self._since += 1
+        if self._since >= self.n:
+            tuner.stop(f"patience: {self.n} trials without improvement")
+
+    def __repr__(self) -> str:
+        return f"Patience({self.n})"
+
+
+class Target:
+    """Stop as soon as a trial completes with a score at least as good as ``score``."""
+
+    def __init__(self, score: float) -> None:
+        if (
+            isinstance(score, bool)
+            or not isinstance(score, numbers.Real)
+            or not math.isfinite(score)
+        ):
+            raise ConfigurationError("Target(score)", f"must be a finite number, got {score!r}")
+        self.score: float = float(score)
+
+    async def on_trial(self, trial: Trial, tuner: StudyHandle) -> None:
+        """Stop the study when ``trial`` reaches the target."""
+        if (
+            trial.is_complete
+            and trial.score is not None
+            and (trial.score == self.score or is_better(trial.score, self.score, tuner.direction))
+        ):
+            tuner.stop(f"target: trial {trial.number} scored {trial.score} (target {self.score})")
+
+    def __repr__(self) -> str:
+        return f"Target({self.score})"
+
+
+class TimeBudget:
+    """Stop launching trials ``seconds`` after the study starts (in-flight trials finish)."""
+
+    def __init__(self, seconds: float) -> None:
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, numbers.Real)
+            or not (0 < seconds < math.inf)
+        ):
+            raise ConfigurationError(
+                "TimeBudget(seconds)", f"must be a positive finite number, got {seconds!r}"
+            )
+        self.seconds: float = float(seconds)
+
+    async def on_start(self, tuner: StudyHandle) -> None:
+        """Arm the study's clock."""
+        tuner.stop_after(self.seconds, f"time budget of {self.seconds:g} s spent")
+
+    async def on_trial(self, trial: Trial, tuner: StudyHandle) -> None:
+        """Nothing to do per trial: the clock armed at start stops the study."""
+
+    def __repr__(self) -> str:
+        return f"TimeBudget({self.seconds:g})"
+
+
+class MaxFailures:
+    """Stop after ``n`` trials have failed or timed out (in total, not in a row)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = _positive_int("MaxFailures(n)", n)
+        self._failures = 0
+
+    async def on_trial(self, trial: Trial, tuner: StudyHandle) -> None:
+        """Count a failure and stop the study at the limit."""
+        if trial.status in (TrialStatus.FAILED, TrialStatus.TIMEOUT):
+            self._failures += 1
+            if self._failures >= self.n:
+                tuner.stop(f"max failures: {self._failures} trials failed or timed out")
+
+    def __repr__(self) -> str:
+        return f"MaxFailures({self.n})"

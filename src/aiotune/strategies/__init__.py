@@ -1,0 +1,7 @@
+"""Search strategies: async generators of params, built on sans-I/O ask/tell cores."""
+
+from aiotune.strategies.base import AskTell, Strategy, StrategyLike, drive, suggest_function
+from aiotune.strategies.grid import Grid
+from aiotune.strategies.random import Random
+
+__all__ = ["AskTell", "Grid", "Random", "Strategy", "StrategyLike", "drive", "suggest_function"]

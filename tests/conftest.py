@@ -1,0 +1,53 @@
+"""Shared fixtures: every test checks it leaves no worker process behind."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections.abc import Iterator
+from multiprocessing import resource_tracker
+
+import pytest
+
+
+def children() -> set[int]:
+    """Pids of this process's live children (from /proc: no psutil needed).
+
+    multiprocessing's resource tracker, which lives as long as the test
+    session, is not counted.
+    """
+    mine = str(os.getpid())
+    tracker = getattr(resource_tracker._resource_tracker, "_pid", None)
+    found: set[int] = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == mine and fields[0] != "Z" and int(entry) != tracker:
+            found.add(int(entry))
+    return found
+
+
+def wait_no_children(before: set[int], timeout: float = 10.0) -> set[int]:
+    """Wait up to ``timeout`` seconds for children not in ``before`` to go; return the rest."""
+    deadline = time.monotonic() + timeout
+    while True:
+        multiprocessing.active_children()  # reaps finished multiprocessing children
+        left = children() - before
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.05)
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_processes() -> Iterator[None]:
+    """Fail a test that leaves a child process running."""
+    before = children()
+    yield
+    left = wait_no_children(before)
+    assert not left, f"child processes outlived the test: {sorted(left)}"
