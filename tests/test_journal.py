@@ -270,7 +270,9 @@ async def test_a_torn_last_line_is_tolerated_and_logged(
     assert "torn" in caplog.records[0].getMessage()
 
 
-async def test_the_writer_ends_a_torn_line_before_appending(tmp_path: Path) -> None:
+async def test_the_writer_repairs_a_torn_line_so_the_journal_stays_readable(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "trials.jsonl"
     await write(path, [trial(0)])
     with path.open("ab") as f:
@@ -279,10 +281,22 @@ async def test_the_writer_ends_a_torn_line_before_appending(tmp_path: Path) -> N
 
     raw = lines_of(path)
     assert raw[2].endswith(b"\n")  # the fragment, ended
-    assert orjson.loads(raw[3])["number"] == 2  # the next line is intact
-    journal = read_journal(path, on_corrupt="skip")
-    assert journal.skipped_lines == (3,)
+    assert orjson.loads(raw[3])["kind"] == "repair"  # marked as a torn write
+    assert orjson.loads(raw[4])["number"] == 2  # the next line is intact
+    journal = read_journal(path)  # no on_corrupt="skip" needed: the repair says it all
+    assert journal.skipped_lines == ()
     assert [t.number for t in journal.trials] == [0, 2, 3]
+
+
+async def test_a_bad_line_not_followed_by_a_repair_is_still_corruption(tmp_path: Path) -> None:
+    path = tmp_path / "trials.jsonl"
+    await write(path, [trial(0)])
+    with path.open("ab") as f:
+        f.write(b"{not json\n")
+    await write(path, [trial(2)])
+    with pytest.raises(JournalError) as caught:
+        read_journal(path)
+    assert caught.value.line == 3
 
 
 async def test_a_last_line_without_newline_that_parses_is_accepted(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 
 import anyio
@@ -32,9 +32,9 @@ class History:
             self.record(trial)
 
     @property
-    def trials(self) -> tuple[Trial, ...]:
-        """Finished trials, in the order they finished."""
-        return tuple(self._trials)
+    def trials(self) -> Sequence[Trial]:
+        """Finished trials, in the order they finished (a live, read-only view)."""
+        return self._trials
 
     @property
     def pending(self) -> Mapping[int, Params]:

@@ -50,18 +50,27 @@ class _NoTransport:
         return False
 
 
+_process_name: tuple[int, str] | None = None
+
+
 def _worker_name() -> str:
-    name = f"{socket.gethostname()}:{os.getpid()}"
+    """``host:pid``, plus ``:thread`` off the main thread (the process part is cached)."""
+    global _process_name
+    pid = os.getpid()
+    if _process_name is None or _process_name[0] != pid:
+        _process_name = (pid, f"{socket.gethostname()}:{pid}")
     thread = threading.current_thread()
+    name = _process_name[1]
     return name if thread is threading.main_thread() else f"{name}:{thread.name}"
 
 
 class TrialCall:
     """Run ``objective`` on ``params`` as trial ``number`` and return an :class:`Outcome`.
 
-    ``local_transport`` is the orchestrator's own transport: used directly when
-    the call runs in the orchestrator's process (loop or thread) and dropped
-    when the call is pickled; a worker of aiotune's pool then installs its
+    ``announce_start`` sends ``started`` through the transport (which starts
+    the ``trial_timeout`` clock). ``local_transport`` is the orchestrator's own
+    transport: used directly when the call runs in the orchestrator's process
+    (loop or thread) and dropped when the call is pickled; a worker of aiotune's pool then installs its
     pipe transport instead, and a ``remote_transport`` (picklable) serves
     executors that have neither.
     """
@@ -73,6 +82,7 @@ class TrialCall:
         number: int,
         *,
         takes_context: bool,
+        announce_start: bool = True,
         local_transport: Transport | None = None,
         remote_transport: Transport | None = None,
     ) -> None:
@@ -80,6 +90,7 @@ class TrialCall:
         self.params = params
         self.number = number
         self.takes_context = takes_context
+        self.announce_start = announce_start
         self.local_transport = local_transport
         self.remote_transport = remote_transport
 
@@ -99,7 +110,8 @@ class TrialCall:
         transport = self._transport()
         context = TrialContext(self.number, self.params, transport)
         args = (self.params, context) if self.takes_context else (self.params,)
-        transport.started(self.number, worker)
+        if self.announce_start:  # only the timeout clock needs it: save the message otherwise
+            transport.started(self.number, worker)
         return context, args, worker, time.time()
 
     def __call__(self) -> Outcome:

@@ -84,6 +84,7 @@ async def _attempt(
         params,
         number,
         takes_context=plan.takes_context,
+        announce_start=plan.timeout is not None and plan.starts_reported,
         local_transport=plan.hub,
         remote_transport=plan.remote_transport,
     )

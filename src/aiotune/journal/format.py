@@ -36,6 +36,14 @@ Every other line records one finished trial::
      "duration": 4.5,                      # seconds, or null
      "worker": "pid-4242"}                 # or null
 
+A writer that finds the file's last line torn (a previous writer was killed
+mid-line) ends it with ``\n`` and writes a repair line right after it::
+
+    {"kind": "repair", "at": 1732712399.0}  # the line above was torn; ignore it
+
+so the file stays append-only and a later reader knows the bad line above
+the repair line is a torn write, not corruption.
+
 ``number``, ``params`` and ``status`` are required; a missing optional field
 takes the :class:`~aiotune.Trial` default. Unknown fields are refused.
 Intermediate values are ``[step, value]`` pairs because JSON object keys are
@@ -119,6 +127,13 @@ def encode_header(space: Space, direction: Direction, strategy: object) -> bytes
         "created_at": time.time(),
     }
     return orjson.dumps(header, option=orjson.OPT_APPEND_NEWLINE)
+
+
+def encode_repair() -> bytes:
+    """A newline ending a torn last line, then the repair line that marks it as torn."""
+    return b"\n" + orjson.dumps(
+        {"kind": "repair", "at": time.time()}, option=orjson.OPT_APPEND_NEWLINE
+    )
 
 
 def encode_trial(trial: Trial) -> bytes:

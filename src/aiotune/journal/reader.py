@@ -94,6 +94,14 @@ def _read(path: str, lines: BinaryIO, on_corrupt: OnCorrupt) -> Journal:
     seen: dict[int, int] = {}  # trial number -> line it was read from
     skipped: list[int] = []
     torn_tail = False
+    unparsed: tuple[int, str] | None = None  # a bad line, unless a repair line follows it
+
+    def corrupt(lineno: int, problem: str) -> None:
+        if not skip:
+            raise JournalError(path, lineno, problem)
+        skipped.append(lineno)
+        logger.warning("%s, line %d: skipping a corrupt line: %s", path, lineno, problem)
+
     for lineno, line in enumerate(lines, start=2):
         if line.isspace():
             continue
@@ -106,27 +114,36 @@ def _read(path: str, lines: BinaryIO, on_corrupt: OnCorrupt) -> Journal:
                     "%s, line %d: ignoring an incomplete last line (a torn write)", path, lineno
                 )
                 break
+            if unparsed is not None:
+                corrupt(*unparsed)
+            unparsed = (lineno, str(exc))
+            continue
+        if obj.get("kind") == "repair":  # the bad line before it, if any, was a torn write
+            if unparsed is not None:
+                logger.info("%s, line %d: a torn write, repaired later", path, unparsed[0])
+                unparsed = None
+            continue
+        if unparsed is not None:
+            corrupt(*unparsed)
+            unparsed = None
+        try:
+            if obj.get("kind") == "header":
+                problem = _check_repeated_header(header, obj)
+                if not problem:
+                    continue
+            else:
+                trial = decode_trial(obj, space=space)
+                first_seen = seen.get(trial.number)
+                if first_seen is None:
+                    seen[trial.number] = lineno
+                    trials.append(trial)
+                    continue
+                problem = f"trial {trial.number} was already recorded on line {first_seen}"
+        except ValueError as exc:
             problem = str(exc)
-        else:
-            try:
-                if obj.get("kind") == "header":
-                    problem = _check_repeated_header(header, obj)
-                    if not problem:
-                        continue
-                else:
-                    trial = decode_trial(obj, space=space)
-                    first_seen = seen.get(trial.number)
-                    if first_seen is None:
-                        seen[trial.number] = lineno
-                        trials.append(trial)
-                        continue
-                    problem = f"trial {trial.number} was already recorded on line {first_seen}"
-            except ValueError as exc:
-                problem = str(exc)
-        if not skip:
-            raise JournalError(path, lineno, problem)
-        skipped.append(lineno)
-        logger.warning("%s, line %d: skipping a corrupt line: %s", path, lineno, problem)
+        corrupt(lineno, problem)
+    if unparsed is not None:
+        corrupt(*unparsed)
 
     trials.sort(key=operator.attrgetter("number"))
     return Journal(

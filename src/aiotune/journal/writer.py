@@ -9,10 +9,16 @@ from typing import Any, Final, Literal
 import aiofiles
 import anyio
 import anyio.to_thread
-from aiofiles.threadpool.binary import AsyncBufferedIOBase
+from aiofiles.threadpool.binary import AsyncFileIO
 
 from aiotune.errors import ConfigurationError, JournalError
-from aiotune.journal.format import decode_header, encode_header, encode_trial, parse_line
+from aiotune.journal.format import (
+    decode_header,
+    encode_header,
+    encode_repair,
+    encode_trial,
+    parse_line,
+)
 from aiotune.observers.base import StudyHandle
 from aiotune.trial import Trial, TrialStatus, TuningResult
 
@@ -49,7 +55,7 @@ class JsonlWriter:
             )
         self._path = os.fspath(path)
         self._durability: Durability = durability
-        self._file: AsyncBufferedIOBase | None = None
+        self._file: AsyncFileIO | None = None
 
     @property
     def path(self) -> str:
@@ -69,7 +75,7 @@ class JsonlWriter:
         if self._file is not None:
             return
         try:
-            file = await aiofiles.open(self._path, "ab")
+            file = await aiofiles.open(self._path, "ab", buffering=0)
         except FileNotFoundError:
             directory = os.path.dirname(self._path) or os.curdir
             raise JournalError(
@@ -92,7 +98,7 @@ class JsonlWriter:
             else:
                 self._check_header(first_line, tuner)
                 if not ends_with_newline:
-                    await self._write(b"\n")
+                    await self._write(encode_repair())
         except BaseException:
             self._file = None
             await _close_quietly(file)
@@ -128,8 +134,12 @@ class JsonlWriter:
         file = self._file
         assert file is not None  # only called once the file is open
         try:
-            await file.write(data)
-            await file.flush()
+            # The file is unbuffered: each write is one system call (one thread hop
+            # through aiofiles) that puts the lines in the OS's hands, as flush would.
+            view = memoryview(data)
+            while view:
+                written = await file.write(view)
+                view = view[written:]
             if self._durability == "fsync":
                 await anyio.to_thread.run_sync(os.fsync, file.fileno())
         except OSError as exc:
@@ -171,7 +181,7 @@ def _inspect(path: str) -> tuple[bytes | None, bool]:
         return first_line, file.read(1) == b"\n"
 
 
-async def _close_quietly(file: AsyncBufferedIOBase) -> None:
+async def _close_quietly(file: AsyncFileIO) -> None:
     """Close ``file`` on an error path, even when cancelled, letting the first error win."""
     with anyio.CancelScope(shield=True):
         try:

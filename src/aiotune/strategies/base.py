@@ -58,7 +58,7 @@ async def drive(
     """
     told = 0
     while True:
-        trials = history.trials[told:]
+        trials = tuple(history.trials[told:])
         told += len(trials)
         number, pending = history.next_number, dict(history.pending)
         if in_thread:

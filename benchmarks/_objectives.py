@@ -1,0 +1,20 @@
+"""Objectives for the benchmarks (top-level, so worker processes import them)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+
+def trivial(params: dict[str, Any]) -> float:
+    """Returns at once: measures pure orchestration overhead."""
+    return float(params["x"])
+
+
+def busy_50ms(params: dict[str, Any]) -> float:
+    """Burns 50 ms of CPU (a spin, not a sleep: it needs a core to itself)."""
+    end = time.process_time() + 0.05
+    total = 0.0
+    while time.process_time() < end:
+        total += 1.0
+    return float(params["x"])
