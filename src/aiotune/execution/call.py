@@ -70,9 +70,9 @@ class TrialCall:
     ``announce_start`` sends ``started`` through the transport (which starts
     the ``trial_timeout`` clock). ``local_transport`` is the orchestrator's own
     transport: used directly when the call runs in the orchestrator's process
-    (loop or thread) and dropped when the call is pickled; a worker of aiotune's pool then installs its
-    pipe transport instead, and a ``remote_transport`` (picklable) serves
-    executors that have neither.
+    (loop or thread) and dropped when the call is pickled; a worker of
+    aiotune's pool then installs its pipe transport instead, and a
+    ``remote_transport`` (picklable) serves executors that have neither.
     """
 
     def __init__(
