@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import signal
 import time
+from pathlib import Path
 from typing import Any
 
 
@@ -56,3 +58,44 @@ async def async_sum(params: dict[str, Any]) -> float:
     """An async objective: yields to the loop once."""
     await asyncio.sleep(0)
     return float(params["x"] + params["y"])
+
+
+def chaos(params: dict[str, Any]) -> float:
+    """Do what params['mode'] says: return, raise, hang, exit or crash the process."""
+    mode = params["mode"]
+    if mode == "raise":
+        raise ValueError("chaos says raise")
+    if mode == "hang":
+        time.sleep(120)
+    if mode == "exit":
+        os._exit(7)
+    if mode == "segfault":
+        import ctypes
+
+        ctypes.string_at(0)
+    if mode == "sigkill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return float(params["x"])
+
+
+def pid_then_sleep(params: dict[str, Any], trial: Any) -> float:
+    """Report this process's pid (as the value at step 0), then sleep params['seconds']."""
+    trial.report(float(os.getpid()), 0)
+    time.sleep(params["seconds"])
+    return float(params["seconds"])
+
+
+def fail_first_attempt(params: dict[str, Any]) -> float:
+    """Fail the first time a trial number runs (tracked with a marker file), then succeed."""
+    marker = Path(params["dir"]) / f"attempted-{params['x']}"
+    if not marker.exists():
+        marker.touch()
+        raise RuntimeError(f"first attempt of x={params['x']} fails")
+    return float(params["x"])
+
+
+def allocate(params: dict[str, Any]) -> float:
+    """Allocate params['mb'] megabytes and touch them."""
+    block = bytearray(params["mb"] * 1024 * 1024)
+    block[::4096] = b"x" * len(block[::4096])
+    return float(len(block))

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from aiotune.errors import ConfigurationError
 from aiotune.execution import pool as pool_module
 from aiotune.execution.pool import (
     RemoteError,
@@ -422,3 +423,17 @@ def test_abandoned_pool_leaves_no_process_at_interpreter_exit(tmp_path: Path) ->
         [sys.executable, str(tmp_path / "abandon.py")], check=True, timeout=60, cwd=tmp_path
     )
     assert eventually(lambda: gone(int(pid_file.read_text())))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "argument"),
+    [
+        ({"max_workers": 0}, "max_workers"),
+        ({"max_workers": 1, "memory_limit": 0}, "memory_limit"),
+        ({"max_workers": 1, "mp_context": "teleport"}, "mp_context"),
+    ],
+)
+def test_bad_arguments(kwargs: dict[str, Any], argument: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        WorkerPool(**kwargs)
+    assert caught.value.argument == argument

@@ -11,40 +11,46 @@ finished trial is fanned out to observers such as the JSONL journal::
                            observers=[at.JsonlWriter("trials.jsonl")])
 """
 
-from aiotune.errors import ConfigurationError as ConfigurationError
-from aiotune.errors import JournalError as JournalError
-from aiotune.errors import MissingExtraError as MissingExtraError
-from aiotune.errors import NoCompleteTrialError as NoCompleteTrialError
-from aiotune.errors import ObjectiveError as ObjectiveError
-from aiotune.errors import Pruned as Pruned
-from aiotune.errors import SpaceError as SpaceError
-from aiotune.errors import StrategyError as StrategyError
-from aiotune.errors import TuningError as TuningError
-from aiotune.execution.context import TrialContext as TrialContext
-from aiotune.history import History as History
-from aiotune.journal import JsonlWriter as JsonlWriter
-from aiotune.journal import load as load
-from aiotune.observers.base import Observer as Observer
-from aiotune.observers.stopping import MaxFailures as MaxFailures
-from aiotune.observers.stopping import Patience as Patience
-from aiotune.observers.stopping import Target as Target
-from aiotune.observers.stopping import TimeBudget as TimeBudget
-from aiotune.space import Bool as Bool
-from aiotune.space import Categorical as Categorical
-from aiotune.space import Float as Float
-from aiotune.space import Int as Int
-from aiotune.space import Space as Space
-from aiotune.strategies import Grid as Grid
-from aiotune.strategies import Random as Random
-from aiotune.strategies import Strategy as Strategy
-from aiotune.trial import ObserverFailure as ObserverFailure
-from aiotune.trial import Trial as Trial
-from aiotune.trial import TrialError as TrialError
-from aiotune.trial import TrialStatus as TrialStatus
-from aiotune.trial import TuningResult as TuningResult
-from aiotune.tuner import Tuner as Tuner
-from aiotune.tuner import run as run
-from aiotune.tuner import tune as tune
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aiotune.errors import ConfigurationError as ConfigurationError
+    from aiotune.errors import JournalError as JournalError
+    from aiotune.errors import MissingExtraError as MissingExtraError
+    from aiotune.errors import NoCompleteTrialError as NoCompleteTrialError
+    from aiotune.errors import ObjectiveError as ObjectiveError
+    from aiotune.errors import Pruned as Pruned
+    from aiotune.errors import SpaceError as SpaceError
+    from aiotune.errors import StrategyError as StrategyError
+    from aiotune.errors import TuningError as TuningError
+    from aiotune.execution.context import TrialContext as TrialContext
+    from aiotune.history import History as History
+    from aiotune.journal import JsonlWriter as JsonlWriter
+    from aiotune.journal import load as load
+    from aiotune.observers.base import Observer as Observer
+    from aiotune.observers.stopping import MaxFailures as MaxFailures
+    from aiotune.observers.stopping import Patience as Patience
+    from aiotune.observers.stopping import Target as Target
+    from aiotune.observers.stopping import TimeBudget as TimeBudget
+    from aiotune.space import Bool as Bool
+    from aiotune.space import Categorical as Categorical
+    from aiotune.space import Float as Float
+    from aiotune.space import Int as Int
+    from aiotune.space import Space as Space
+    from aiotune.strategies import Grid as Grid
+    from aiotune.strategies import Random as Random
+    from aiotune.strategies import Strategy as Strategy
+    from aiotune.trial import ObserverFailure as ObserverFailure
+    from aiotune.trial import Trial as Trial
+    from aiotune.trial import TrialError as TrialError
+    from aiotune.trial import TrialStatus as TrialStatus
+    from aiotune.trial import TuningResult as TuningResult
+    from aiotune.tuner import Tuner as Tuner
+    from aiotune.tuner import run as run
+    from aiotune.tuner import tune as tune
 
 __version__ = "0.1.0"
 
@@ -85,12 +91,59 @@ __all__ = [
     "tune",
 ]
 
-# Public objects report themselves as ``aiotune.X`` in reprs and tracebacks.
-for _name in __all__:
-    _obj = globals()[_name]
-    if getattr(_obj, "__module__", "").startswith("aiotune."):
-        try:
-            _obj.__module__ = "aiotune"
+# Names load on first use, so a worker process that only needs to run a trial
+# does not pay for numpy, anyio and the rest at start-up (see execution/pool.py).
+_HOMES: dict[str, str] = {
+    "ConfigurationError": "aiotune.errors",
+    "JournalError": "aiotune.errors",
+    "MissingExtraError": "aiotune.errors",
+    "NoCompleteTrialError": "aiotune.errors",
+    "ObjectiveError": "aiotune.errors",
+    "Pruned": "aiotune.errors",
+    "SpaceError": "aiotune.errors",
+    "StrategyError": "aiotune.errors",
+    "TuningError": "aiotune.errors",
+    "TrialContext": "aiotune.execution.context",
+    "History": "aiotune.history",
+    "JsonlWriter": "aiotune.journal",
+    "load": "aiotune.journal",
+    "Observer": "aiotune.observers.base",
+    "MaxFailures": "aiotune.observers.stopping",
+    "Patience": "aiotune.observers.stopping",
+    "Target": "aiotune.observers.stopping",
+    "TimeBudget": "aiotune.observers.stopping",
+    "Bool": "aiotune.space",
+    "Categorical": "aiotune.space",
+    "Float": "aiotune.space",
+    "Int": "aiotune.space",
+    "Space": "aiotune.space",
+    "Grid": "aiotune.strategies",
+    "Random": "aiotune.strategies",
+    "Strategy": "aiotune.strategies",
+    "ObserverFailure": "aiotune.trial",
+    "Trial": "aiotune.trial",
+    "TrialError": "aiotune.trial",
+    "TrialStatus": "aiotune.trial",
+    "TuningResult": "aiotune.trial",
+    "Tuner": "aiotune.tuner",
+    "run": "aiotune.tuner",
+    "tune": "aiotune.tuner",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'aiotune' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    if getattr(value, "__module__", "").startswith("aiotune."):
+        try:  # public objects report themselves as aiotune.X in reprs and tracebacks
+            value.__module__ = "aiotune"
         except (AttributeError, TypeError):  # pragma: no cover - objects that refuse
             pass
-del _name, _obj
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -252,12 +252,11 @@ class Tuner:
             hurry = True
             async with anyio.create_task_group() as pumps:
                 await fanout.start(pumps)
-                if self._error is not None:  # the journal could not start
-                    raise self._error
                 try:
-                    with anyio.CancelScope() as self._trials_scope:
-                        await self._launch(plan)
-                    hurry = self._error is not None or self._trials_scope.cancel_called
+                    if self._error is None:  # else the journal could not start: no trial runs
+                        with anyio.CancelScope() as self._trials_scope:
+                            await self._launch(plan)
+                        hurry = self._error is not None or self._trials_scope.cancel_called
                 finally:
                     assert self._stream_send is not None
                     self._stream_send.close()  # every trial is in: stream() ends now

@@ -47,7 +47,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import BrokenExecutor, Executor, Future, InvalidStateError
 from concurrent.futures._base import CANCELLED, RUNNING
 from dataclasses import dataclass
@@ -349,9 +349,11 @@ class _Manager:
             self._loop()
         except BaseException as exc:
             _logger.exception("aiotune worker pool: the management thread failed")
-            self._fail_everything(exc)
+            with _logged("failing the outstanding jobs"):
+                self._fail_everything(exc)
         finally:
-            self._close()
+            with _logged("closing the pool"):
+                self._close()
 
     def _loop(self) -> None:
         while True:
@@ -691,6 +693,15 @@ class _Manager:
             _live_managers.discard(self)
 
 
+@contextlib.contextmanager
+def _logged(doing: str) -> Iterator[None]:
+    """Log, rather than lose, an error of the management thread's last steps."""
+    try:
+        yield
+    except BaseException:
+        _logger.exception("aiotune worker pool: error while %s", doing)
+
+
 def _unpack_outcome(data: bytes) -> tuple[bool, Any]:
     ok = data[1 + _worker.ID_SIZE : 2 + _worker.ID_SIZE] == _worker.YES
     try:
@@ -732,7 +743,9 @@ class WorkerPool(Executor):
     the worker is SIGKILLed (asynchronously, by the management thread) and a
     fresh one started when next needed. ``shutdown()`` blocks when ``wait``
     is true: call it from a thread, not the event loop. ``terminate()``
-    kills every worker at once and never blocks.
+    kills every worker at once and never blocks. A pool dropped without
+    ``shutdown()`` shuts down like ``shutdown(wait=False)`` when collected;
+    at interpreter exit every pool still running is terminated.
     """
 
     def __init__(
@@ -744,7 +757,11 @@ class WorkerPool(Executor):
             raise ConfigurationError(
                 "memory_limit", f"must be a positive number of bytes, not {memory_limit}"
             )
-        self._manager = _Manager(max_workers, memory_limit, multiprocessing.get_context(mp_context))
+        try:
+            context = multiprocessing.get_context(mp_context)
+        except ValueError as exc:
+            raise ConfigurationError("mp_context", str(exc)) from None
+        self._manager = _Manager(max_workers, memory_limit, context)
         # An abandoned pool finishes its queued jobs, then its workers exit.
         self._finalizer = weakref.finalize(self, self._manager.shutdown, False)
         self._finalizer.atexit = False  # at exit, _terminate_all() kills instead

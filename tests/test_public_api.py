@@ -1,0 +1,51 @@
+"""The public surface is exactly what is intended, and every name is documented."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+
+import aiotune as at
+
+PUBLIC = {
+    # data model
+    "Space", "Float", "Int", "Categorical", "Bool", "Trial", "TrialStatus", "TrialError",
+    "TuningResult", "ObserverFailure", "History",
+    # running a study
+    "Tuner", "tune", "run", "load", "TrialContext",
+    # strategies and observers
+    "Strategy", "Grid", "Random", "Observer", "JsonlWriter", "Patience", "Target",
+    "TimeBudget", "MaxFailures",
+    # errors
+    "TuningError", "SpaceError", "JournalError", "ObjectiveError", "StrategyError",
+    "ConfigurationError", "NoCompleteTrialError", "MissingExtraError", "Pruned",
+}  # fmt: skip
+
+
+def test_all_is_exactly_the_public_surface_and_sorted() -> None:
+    assert set(at.__all__) == PUBLIC
+    assert list(at.__all__) == sorted(at.__all__)
+
+
+def test_every_public_name_resolves_is_documented_and_reports_aiotune() -> None:
+    for name in at.__all__:
+        value = getattr(at, name)
+        assert inspect.getdoc(value), f"aiotune.{name} has no docstring"
+        if inspect.isclass(value) or inspect.isfunction(value):
+            assert value.__module__ == "aiotune", name
+    assert "Space" in dir(at)
+
+
+def test_every_error_is_a_tuning_error() -> None:
+    for name in at.__all__:
+        value = getattr(at, name)
+        if inspect.isclass(value) and issubclass(value, Exception) and value is not at.Pruned:
+            assert issubclass(value, at.TuningError), name
+
+
+def test_importing_the_package_is_light() -> None:
+    # Worker processes import aiotune to run a trial: that must not pull numpy in.
+    code = "import aiotune, aiotune.execution.call, sys; print('numpy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
