@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 import numbers
 import traceback
@@ -10,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
-from aiotune.errors import NoCompleteTrialError
+from aiotune.errors import MissingExtraError, NoCompleteTrialError
 
 Direction = Literal["maximize", "minimize"]
 Params = dict[str, Any]
@@ -132,6 +133,33 @@ class TuningResult:
                 f"no trial completed ({counts or 'no trials'}); the study has no best"
             )
         return best
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One flat dict per trial, for analysis: params appear as ``params.<name>``."""
+        return [
+            {
+                "number": t.number,
+                "status": t.status.value,
+                "score": t.score,
+                **{f"params.{name}": value for name, value in t.params.items()},
+                "attempts": t.attempts,
+                "started_at": t.started_at,
+                "finished_at": t.finished_at,
+                "duration": t.duration,
+                "worker": t.worker,
+                "error": None if t.error is None else str(t.error),
+                "intermediate": dict(t.intermediate),
+            }
+            for t in self.trials
+        ]
+
+    def to_dataframe(self) -> Any:
+        """:meth:`to_records` as a ``pandas.DataFrame`` (needs the ``pandas`` extra)."""
+        try:
+            pandas = importlib.import_module("pandas")
+        except ImportError:
+            raise MissingExtraError("TuningResult.to_dataframe()", "pandas") from None
+        return pandas.DataFrame.from_records(self.to_records())
 
     def status_counts(self) -> dict[TrialStatus, int]:
         """How many trials ended with each status."""
