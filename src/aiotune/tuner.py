@@ -280,59 +280,47 @@ class Tuner:
 
     async def _launch(self, plan: TrialPlan) -> None:
         config, history = self._config, self._history
-        slots = anyio.Semaphore(config.concurrency)
+        slots = asyncio.Semaphore(config.concurrency)
         generator = suggest_function(config.strategy)(config.space, history)
         async with _closing(generator), anyio.create_task_group() as trials:
-            try:
-                while self._stop_reason is None:
-                    if config.max_trials is not None and (
-                        len(history) + len(history.pending) >= config.max_trials
-                    ):
-                        self._stop_reason = "max_trials reached"
-                        break
-                    params = await self._next_params(generator, slots)
-                    if params is None:
-                        break
-                    number = history.next_number
-                    history.add_pending(number, params)
-                    trials.start_soon(self._trial, plan, number, params, slots)
-            except Exception as exc:  # a bad strategy: end the study with its error, bare
-                self._fail(exc)
+            # stop() cancels this scope: launching ends wherever it waits (for a free
+            # slot, or on a strategy waiting for results); trials in flight go on.
+            with anyio.CancelScope() as self._waiting:
+                try:
+                    while self._stop_reason is None:
+                        if config.max_trials is not None and (
+                            len(history) + len(history.pending) >= config.max_trials
+                        ):
+                            self._stop_reason = "max_trials reached"
+                            break
+                        await slots.acquire()
+                        params = await self._next_params(generator)
+                        if params is None or self._stop_reason is not None:
+                            break
+                        number = history.next_number
+                        history.add_pending(number, params)
+                        trials.start_soon(self._trial, plan, number, params, slots)
+                except Exception as exc:  # a bad strategy: end the study with its error, bare
+                    self._fail(exc)
+            self._waiting = None
 
-    async def _next_params(
-        self, generator: AsyncIterator[Params], slots: anyio.Semaphore
-    ) -> Params | None:
-        """Wait for a free slot and the strategy's next params; ``None`` ends the launching.
-
-        :meth:`stop` cancels the wait, so a strategy waiting for results that
-        will never come does not hold the study open.
-        """
-        params: Params | None = None
-        acquired = False
-        with anyio.CancelScope() as self._waiting:
-            try:
-                await slots.acquire()
-                acquired = True
-                params = await anext(generator)
-            except StopAsyncIteration:
-                self._stop_reason = self._stop_reason or "strategy exhausted"
-            finally:
-                if acquired and (params is None or self._stop_reason is not None):
-                    slots.release()
-        self._waiting = None
-        if params is None or self._stop_reason is not None:
+    async def _next_params(self, generator: AsyncIterator[Params]) -> Params | None:
+        """The strategy's next params, validated; ``None`` when it is exhausted."""
+        try:
+            params = await anext(generator)
+        except StopAsyncIteration:
+            self._stop_reason = self._stop_reason or "strategy exhausted"
             return None
         try:
             return self.space.validate(params)
         except Exception as exc:
-            slots.release()
             problem = str(exc) if isinstance(exc, SpaceError) else "not a params dict"
             raise StrategyError(
                 f"strategy {_name_of(self.strategy)} yielded invalid params {params!r}: {problem}"
             ) from exc
 
     async def _trial(
-        self, plan: TrialPlan, number: int, params: Params, slots: anyio.Semaphore
+        self, plan: TrialPlan, number: int, params: Params, slots: asyncio.Semaphore
     ) -> None:
         try:
             trial = await run_trial(plan, number, params)

@@ -54,6 +54,19 @@ async def run_trial(plan: TrialPlan, number: int, params: Params) -> Trial:
         attempt += 1
 
 
+class _NoClock:
+    """Stands in for the timeout's cancel scope when there is no timeout (it costs nothing)."""
+
+    def __enter__(self) -> _NoClock:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+
+_NO_CLOCK = _NoClock()
+
+
 def cancelled_trial(number: int, params: Params, hub: ReportHub, *, attempts: int = 1) -> Trial:
     """The record of trial ``number`` cancelled in flight (with what it reported)."""
     started_at, worker, intermediate = hub.forget(number)
@@ -89,8 +102,10 @@ async def _attempt(
         remote_transport=plan.remote_transport,
     )
     outcome: Outcome | TrialError
-    with anyio.CancelScope() as clock:
-        if plan.timeout is not None:
+    # The timeout clock is a cancel scope whose deadline is set when the trial starts.
+    clock = anyio.CancelScope() if plan.timeout is not None else None
+    with clock if clock is not None else _NO_CLOCK:
+        if clock is not None and plan.timeout is not None:
             timeout = plan.timeout
 
             def start_clock() -> None:
@@ -109,11 +124,12 @@ async def _attempt(
             else:
                 loop = asyncio.get_running_loop()
                 outcome = await loop.run_in_executor(plan.executor, call)
-        except Exception as exc:
+        except Exception as exc:  # the executor failed the call (e.g. the worker died)
             outcome = TrialError.from_exception(exc)
+    timed_out = clock is not None and clock.cancelled_caught
     # On cancellation of the study (not of ``clock``) we never get here: the
     # caller records the trial with ``cancelled_trial``, which reads the hub.
-    if clock.cancelled_caught:
+    if timed_out:
         message = f"trial ran over trial_timeout={plan.timeout} s and was stopped"
         outcome = TrialError("TrialTimeout", message)
     started_at, worker, intermediate = plan.hub.forget(number)
@@ -126,7 +142,7 @@ async def _attempt(
     if isinstance(outcome, TrialError):
         now = time.time()
         return Trial(
-            status=TrialStatus.TIMEOUT if clock.cancelled_caught else TrialStatus.FAILED,
+            status=TrialStatus.TIMEOUT if timed_out else TrialStatus.FAILED,
             intermediate=intermediate,
             error=outcome,
             started_at=started_at,
