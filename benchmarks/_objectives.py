@@ -18,3 +18,12 @@ def busy_50ms(params: dict[str, Any]) -> float:
     while time.process_time() < end:
         total += 1.0
     return float(params["x"])
+
+
+def report_pid_and_hang(params: dict[str, Any], trial: Any) -> float:
+    """Report this worker's pid, then sleep far past any timeout."""
+    import os
+
+    trial.report(float(os.getpid()), 0)
+    time.sleep(3600)
+    return 0.0
