@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from aiotune.errors import ConfigurationError
-from aiotune.execution import pool as pool_module
+from aiotune.execution import _manager as manager_module
 from aiotune.execution.pool import (
     RemoteError,
     RemoteTraceback,
@@ -358,7 +358,7 @@ def test_terminate_kills_a_hung_job(tmp_path: Path) -> None:
 def test_worker_not_ready_in_time_fails_its_job(
     make_pool: Callable[..., WorkerPool], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pool_module, "_READY_TIMEOUT", 0.0)
+    monkeypatch.setattr(manager_module, "READY_TIMEOUT", 0.0)
     pool = make_pool(1)
     with pytest.raises(WorkerStartError, match="not ready within 0 s"):
         pool.submit(helpers.pid).result(timeout=DEADLINE)
