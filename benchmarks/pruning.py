@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import platform
 import statistics
 import time
@@ -201,7 +202,10 @@ def main() -> None:
         + (" (sequential loop driving the pruner directly)" * (mode == "simulation"))
     )
     print(f"{args.trials} random-search trials x up to {EPOCHS} epochs; {asha!r}")
-    print(f"machine: {platform.platform()}, {platform.processor() or platform.machine()}")
+    print(
+        f"machine: {platform.platform()}, {os.cpu_count()} CPUs; "
+        f"load average at start: {os.getloadavg()[0]:.1f} (wall times are only as clean as that)"
+    )
     print()
     print(
         "seed  best(none)  best(ASHA)  gap      epochs(none)  epochs(ASHA)  share   pruned  "
@@ -225,6 +229,7 @@ def main() -> None:
     print(f"median gap in best accuracy: {gap:+.2%} (target: within 1%)")
     print(f"median share of epochs spent: {share:.1%} (target: at most 40%)")
     print(f"median wall-time speed-up: {statistics.median(speedups):.2f}x")
+    print(f"load average at end: {os.getloadavg()[0]:.1f}")
     print("target met" if gap <= 0.01 and share <= 0.40 else "TARGET MISSED")
 
 

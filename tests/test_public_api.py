@@ -17,6 +17,8 @@ PUBLIC = {
     # strategies and observers
     "Strategy", "Grid", "Random", "Observer", "JsonlWriter", "Patience", "Target",
     "TimeBudget", "MaxFailures",
+    # pruners
+    "Pruner", "PrunerState", "MedianPruner", "ASHA",
     # errors
     "TuningError", "SpaceError", "JournalError", "ObjectiveError", "StrategyError",
     "ConfigurationError", "NoCompleteTrialError", "MissingExtraError", "Pruned",

@@ -35,6 +35,10 @@ if TYPE_CHECKING:
     from aiotune.observers.stopping import Patience as Patience
     from aiotune.observers.stopping import Target as Target
     from aiotune.observers.stopping import TimeBudget as TimeBudget
+    from aiotune.pruning import ASHA as ASHA
+    from aiotune.pruning import MedianPruner as MedianPruner
+    from aiotune.pruning import Pruner as Pruner
+    from aiotune.pruning import PrunerState as PrunerState
     from aiotune.space import Bool as Bool
     from aiotune.space import Categorical as Categorical
     from aiotune.space import Float as Float
@@ -55,6 +59,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "ASHA",
     "Bool",
     "Categorical",
     "ConfigurationError",
@@ -65,6 +70,7 @@ __all__ = [
     "JournalError",
     "JsonlWriter",
     "MaxFailures",
+    "MedianPruner",
     "MissingExtraError",
     "NoCompleteTrialError",
     "ObjectiveError",
@@ -72,6 +78,8 @@ __all__ = [
     "ObserverFailure",
     "Patience",
     "Pruned",
+    "Pruner",
+    "PrunerState",
     "Random",
     "Space",
     "SpaceError",
@@ -112,6 +120,10 @@ _HOMES: dict[str, str] = {
     "Patience": "aiotune.observers.stopping",
     "Target": "aiotune.observers.stopping",
     "TimeBudget": "aiotune.observers.stopping",
+    "ASHA": "aiotune.pruning",
+    "MedianPruner": "aiotune.pruning",
+    "Pruner": "aiotune.pruning",
+    "PrunerState": "aiotune.pruning",
     "Bool": "aiotune.space",
     "Categorical": "aiotune.space",
     "Float": "aiotune.space",

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiotune.errors import ConfigurationError
 from aiotune.execution.executors import ExecutorSpec
+from aiotune.pruning import Pruner
 from aiotune.space import Space
 from aiotune.strategies import Random, StrategyLike
 from aiotune.trial import Direction
@@ -36,7 +37,7 @@ class StudyConfig:
     trial_timeout: float | None
     trial_memory_limit: int | None
     retries: int
-    pruner: object | None
+    pruner: Pruner | None
     resume: PathLike | None
     is_async: bool
     takes_context: bool
@@ -105,7 +106,7 @@ def make_config(
     trial_timeout: float | None,
     trial_memory_limit: int | None,
     retries: int,
-    pruner: object | None,
+    pruner: Pruner | None,
     resume: PathLike | None,
 ) -> StudyConfig:
     """Check every argument and return the study's configuration, or raise ConfigurationError."""
@@ -147,8 +148,11 @@ def make_config(
         raise ConfigurationError(
             "trial_memory_limit", "needs aiotune's own process pool (executor='process')"
         )
-    if pruner is not None:
-        raise ConfigurationError("pruner", "pruners are not available in this version yet")
+    if pruner is not None and not isinstance(pruner, Pruner):
+        raise ConfigurationError(
+            "pruner",
+            f"must have a bind(direction) method, e.g. aiotune.MedianPruner(); got {pruner!r}",
+        )
     concurrency = _optional_int("concurrency", concurrency, 1) or os.cpu_count() or 1
     return StudyConfig(
         objective=objective,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import pickle
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
@@ -35,6 +35,7 @@ from aiotune.execution.runner import TrialPlan, cancelled_trial, run_trial
 from aiotune.history import History
 from aiotune.journal import read_journal
 from aiotune.observers.fanout import Fanout
+from aiotune.pruning import Pruner, PrunerState
 from aiotune.space import Space
 from aiotune.strategies import StrategyLike, suggest_function
 from aiotune.trial import Direction, Params, Trial, TrialStatus, TuningResult
@@ -95,7 +96,7 @@ class Tuner:
         trial_timeout: float | None = None,
         trial_memory_limit: int | None = None,
         retries: int = 0,
-        pruner: object | None = None,
+        pruner: Pruner | None = None,
         resume: PathLike | None = None,
     ) -> None:
         self._config: StudyConfig = make_config(
@@ -125,6 +126,8 @@ class Tuner:
         self._fanout: Fanout | None = None
         self._stream_send: MemoryObjectSendStream[Trial] | None = None
         self._stream_receive: MemoryObjectReceiveStream[Trial] | None = None
+        self._hub: ReportHub | None = None
+        self._pruning: PrunerState | None = None
 
     # -- what observers and callers see --------------------------------------------------
 
@@ -235,7 +238,15 @@ class Tuner:
             await self._load_resume(config.resume)
         if config.executor == "process" and not config.is_async:
             await anyio.to_thread.run_sync(_check_pickles, config.objective)
-        hub = ReportHub(asyncio.get_running_loop(), on_report=self._on_report)
+        pruning = None if config.pruner is None else config.pruner.bind(self.direction)
+        if pruning is not None and self._history.trials:  # a resumed study: warm start
+            await anyio.to_thread.run_sync(_warm_start, pruning, self._history.trials)
+        hub = ReportHub(
+            asyncio.get_running_loop(),
+            decide=None if pruning is None else pruning.report,
+            on_report=self._on_report,
+        )
+        self._hub, self._pruning = hub, pruning
         fanout = self._fanout = Fanout(config.observers, self, self._fail)
         async with executor_scope(
             config.executor, workers=config.concurrency, memory_limit=config.trial_memory_limit
@@ -249,6 +260,14 @@ class Tuner:
                 retries=config.retries,
                 starts_reported=config.is_async or starts_reported(executor),
             )
+            if pruning is not None and not plan.starts_reported:
+                logger.warning(
+                    "pruner=%r cannot stop trials on %r: its workers cannot report back while "
+                    "they run (intermediate values are still recorded); use executor='process', "
+                    "'thread' or a Dask executor",
+                    config.pruner,
+                    executor,
+                )
             hurry = True
             async with anyio.create_task_group() as pumps:
                 await fanout.start(pumps)
@@ -335,6 +354,9 @@ class Tuner:
         self._finish(trial)
 
     def _finish(self, trial: Trial) -> None:
+        if self._pruning is not None:
+            assert self._hub is not None
+            self._hub.call_locked(self._pruning.finish, trial)
         self._history.record(trial)
         assert self._fanout is not None
         assert self._stream_send is not None
@@ -383,6 +405,12 @@ async def _closing(iterator: AsyncIterator[Params]) -> AsyncIterator[None]:
         aclose = getattr(iterator, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+def _warm_start(pruning: PrunerState, trials: Iterable[Trial]) -> None:
+    """Tell a fresh pruner state the trials of a resumed journal (off the loop: it may be long)."""
+    for trial in trials:
+        pruning.finish(trial)
 
 
 def _check_pickles(objective: Objective) -> None:
