@@ -481,3 +481,62 @@ async def test_a_resumed_study_warm_starts_its_pruner(tmp_path: Path) -> None:
     (new,) = [t for t in result.trials if t.number == 3]
     assert new.status is TrialStatus.PRUNED
     assert list(new.intermediate) == [1]
+
+
+async def test_a_pruned_trial_is_journaled_with_its_curve(tmp_path: Path) -> None:
+    journal = tmp_path / "trials.jsonl"
+    result = await at.tune(
+        rising,
+        X,
+        strategy=fixed(0.9, 0.8, 0.7, 0.1),
+        concurrency=1,
+        pruner=MedianPruner(min_trials=3),
+        observers=[at.JsonlWriter(journal)],
+    )
+    loaded = at.load(journal)
+    assert loaded.trials == result.trials
+    pruned = loaded.trials[3]
+    assert pruned.status is TrialStatus.PRUNED
+    assert dict(pruned.intermediate) == {1: pytest.approx(0.1 / 9)}
+    assert pruned.score == pruned.intermediate[1]
+    assert loaded.best.number == 0  # the best is always a complete trial
+
+
+class _BlockingPruner:
+    """A pruner whose decision blocks until released: a trial waits inside ``report``."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def bind(self, direction: Direction) -> PrunerState:
+        pruner = self
+
+        class State:
+            def report(self, number: int, step: int, value: float) -> bool:
+                pruner.entered.set()
+                pruner.release.wait(30)
+                return False
+
+            def finish(self, trial: Trial) -> None:
+                pass
+
+        return State()
+
+
+async def test_a_trial_cancelled_while_blocked_in_report_leaves_nothing_behind() -> None:
+    import anyio
+
+    pruner = _BlockingPruner()
+    tuner = at.Tuner(rising, X, max_trials=1, concurrency=1, pruner=pruner)
+    with anyio.CancelScope() as scope:
+        async with tuner:
+            await anyio.to_thread.run_sync(pruner.entered.wait, 30)  # the worker waits in report
+            scope.cancel()
+            pruner.release.set()
+            await anyio.sleep_forever()
+    (trial,) = tuner.history.trials
+    assert trial.status is TrialStatus.CANCELLED
+    # the autouse fixture checks that the worker process is gone
