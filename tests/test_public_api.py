@@ -21,7 +21,8 @@ PUBLIC = {
     "Pruner", "PrunerState", "MedianPruner", "ASHA",
     # errors
     "TuningError", "SpaceError", "JournalError", "ObjectiveError", "StrategyError",
-    "ConfigurationError", "NoCompleteTrialError", "MissingExtraError", "Pruned",
+    "ConfigurationError", "NoCompleteTrialError", "MissingExtraError", "TunerStateError",
+    "Pruned",
 }  # fmt: skip
 
 

@@ -389,3 +389,24 @@ async def test_errors_reach_the_caller_bare() -> None:
         await at.tune(
             objectives.sum_xy, XY, max_trials=50, observers=[Failing()], executor="thread"
         )
+
+
+async def test_an_error_in_the_tuner_block_cancels_the_study_and_propagates_bare() -> None:
+    space = at.Space(seconds=at.Float(30.0, 31.0))
+    tuner = at.Tuner(objectives.sleepy, space, max_trials=4, concurrency=2)
+
+    async def fail_inside() -> None:
+        async with tuner:
+            await anyio.sleep(0.5)
+            raise KeyError("mine")
+
+    with pytest.raises(KeyError, match="mine"):
+        await fail_inside()
+    assert [t.status for t in tuner.history.trials] == [at.TrialStatus.CANCELLED] * 2
+
+
+async def test_a_tuner_runs_once() -> None:
+    tuner = at.Tuner(objectives.sum_xy, XY, max_trials=1, executor="thread")
+    await tuner.run()
+    with pytest.raises(at.TunerStateError, match="runs once"):
+        await tuner.run()

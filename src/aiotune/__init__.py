@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from aiotune.errors import Pruned as Pruned
     from aiotune.errors import SpaceError as SpaceError
     from aiotune.errors import StrategyError as StrategyError
+    from aiotune.errors import TunerStateError as TunerStateError
     from aiotune.errors import TuningError as TuningError
     from aiotune.execution.context import TrialContext as TrialContext
     from aiotune.history import History as History
@@ -92,6 +93,7 @@ __all__ = [
     "TrialError",
     "TrialStatus",
     "Tuner",
+    "TunerStateError",
     "TuningError",
     "TuningResult",
     "load",
@@ -110,6 +112,7 @@ _HOMES: dict[str, str] = {
     "Pruned": "aiotune.errors",
     "SpaceError": "aiotune.errors",
     "StrategyError": "aiotune.errors",
+    "TunerStateError": "aiotune.errors",
     "TuningError": "aiotune.errors",
     "TrialContext": "aiotune.execution.context",
     "History": "aiotune.history",

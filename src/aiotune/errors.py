@@ -11,6 +11,7 @@ facts its message was built from as attributes::
     ├── StrategyError         a strategy that yields something other than valid params
     ├── ConfigurationError    a bad argument to Tuner/tune/run
     ├── NoCompleteTrialError  asking for the best of a study in which no trial completed
+    ├── TunerStateError       a Tuner used out of turn (run twice, result before the end)
     └── MissingExtraError     an optional feature whose extra is not installed
 
 :class:`Pruned` is not an error of the library: a pruner raises it *inside* an
@@ -81,6 +82,11 @@ class ConfigurationError(TuningError, ValueError):
 
 class NoCompleteTrialError(TuningError, LookupError):
     """A study has no complete trial, so it has no best."""
+
+
+class TunerStateError(TuningError, RuntimeError):
+    """A :class:`~aiotune.Tuner` was used out of turn: run twice, ``stream()`` outside
+    ``async with``, or ``result`` read before the study ended."""
 
 
 class MissingExtraError(TuningError, ImportError):

@@ -27,6 +27,7 @@ from aiotune.errors import (
     ObjectiveError,
     SpaceError,
     StrategyError,
+    TunerStateError,
     TuningError,
 )
 from aiotune.execution.executors import ExecutorSpec, executor_scope, starts_reported
@@ -155,7 +156,7 @@ class Tuner:
     def result(self) -> TuningResult:
         """The study's result, once it has ended."""
         if self._result is None:
-            raise RuntimeError("the study has not finished: its result is not ready")
+            raise TunerStateError("the study has not finished: its result is not ready")
         return self._result
 
     def stop(self, reason: str) -> None:
@@ -182,13 +183,13 @@ class Tuner:
     async def stream(self) -> AsyncIterator[Trial]:
         """Yield each trial as it finishes (inside ``async with tuner``; one reader)."""
         if self._stream_receive is None:
-            raise RuntimeError("stream() needs the tuner to be running: use 'async with tuner'")
+            raise TunerStateError("stream() needs the tuner running: use 'async with tuner'")
         async for trial in self._stream_receive:
             yield trial
 
     async def __aenter__(self) -> Tuner:
         if self._entered:
-            raise RuntimeError("a Tuner runs once; build a new one (resume= continues a study)")
+            raise TunerStateError("a Tuner runs once; build a new one (resume= continues a study)")
         self._entered = True
         self._stream_send, self._stream_receive = anyio.create_memory_object_stream[Trial](
             float("inf")
