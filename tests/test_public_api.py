@@ -13,7 +13,7 @@ PUBLIC = {
     "Space", "Float", "Int", "Categorical", "Bool", "Trial", "TrialStatus", "TrialError",
     "TuningResult", "ObserverFailure", "History",
     # running a study
-    "Tuner", "tune", "run", "load", "TrialContext",
+    "Tuner", "tune", "run", "load", "TrialContext", "DaskExecutor",
     # strategies and observers
     "Strategy", "Grid", "Random", "Observer", "JsonlWriter", "Patience", "Target",
     "TimeBudget", "MaxFailures",

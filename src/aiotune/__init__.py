@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from aiotune.errors import TuningError as TuningError
     from aiotune.execution.context import TrialContext as TrialContext
     from aiotune.history import History as History
+    from aiotune.integrations.dask import DaskExecutor as DaskExecutor
     from aiotune.journal import JsonlWriter as JsonlWriter
     from aiotune.journal import load as load
     from aiotune.observers.base import Observer as Observer
@@ -64,6 +65,7 @@ __all__ = [
     "Bool",
     "Categorical",
     "ConfigurationError",
+    "DaskExecutor",
     "Float",
     "Grid",
     "History",
@@ -116,6 +118,7 @@ _HOMES: dict[str, str] = {
     "TuningError": "aiotune.errors",
     "TrialContext": "aiotune.execution.context",
     "History": "aiotune.history",
+    "DaskExecutor": "aiotune.integrations.dask",
     "JsonlWriter": "aiotune.journal",
     "load": "aiotune.journal",
     "Observer": "aiotune.observers.base",

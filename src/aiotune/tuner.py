@@ -30,6 +30,7 @@ from aiotune.errors import (
     TunerStateError,
     TuningError,
 )
+from aiotune.execution.dask import dask_link
 from aiotune.execution.executors import ExecutorSpec, executor_scope, starts_reported
 from aiotune.execution.hub import ReportHub
 from aiotune.execution.runner import TrialPlan, cancelled_trial, run_trial
@@ -249,9 +250,12 @@ class Tuner:
         )
         self._hub, self._pruning = hub, pruning
         fanout = self._fanout = Fanout(config.observers, self, self._fail)
-        async with executor_scope(
-            config.executor, workers=config.concurrency, memory_limit=config.trial_memory_limit
-        ) as executor:
+        async with (
+            executor_scope(
+                config.executor, workers=config.concurrency, memory_limit=config.trial_memory_limit
+            ) as executor,
+            dask_link(executor, hub) as link,
+        ):
             plan = TrialPlan(
                 objective=config.objective,
                 takes_context=config.takes_context,
@@ -259,7 +263,8 @@ class Tuner:
                 hub=hub,
                 timeout=config.trial_timeout,
                 retries=config.retries,
-                starts_reported=config.is_async or starts_reported(executor),
+                starts_reported=config.is_async or starts_reported(executor) or link is not None,
+                remote_transport=None if link is None else link.remote,
             )
             if pruning is not None and not plan.starts_reported:
                 logger.warning(

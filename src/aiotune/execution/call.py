@@ -12,6 +12,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -93,6 +94,11 @@ class TrialCall:
         self.announce_start = announce_start
         self.local_transport = local_transport
         self.remote_transport = remote_transport
+        self.token = uuid.uuid4().hex  # see __dask_tokenize__
+
+    def __dask_tokenize__(self) -> tuple[str, int, str]:
+        """Unique per call: Dask (``pure=True``) must never serve one attempt another's result."""
+        return ("aiotune.TrialCall", self.number, self.token)
 
     def __getstate__(self) -> dict[str, Any]:
         state = {slot: getattr(self, slot) for slot in vars(self)}

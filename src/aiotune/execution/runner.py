@@ -97,7 +97,10 @@ async def _attempt(
         params,
         number,
         takes_context=plan.takes_context,
-        announce_start=plan.timeout is not None and plan.starts_reported,
+        # a remote transport always announces: that is how a Dask re-run after a lost worker
+        # is recognised (and refused); it also starts the timeout clock
+        announce_start=plan.remote_transport is not None
+        or (plan.timeout is not None and plan.starts_reported),
         local_transport=plan.hub,
         remote_transport=plan.remote_transport,
     )

@@ -1,0 +1,10 @@
+"""Integrations with other systems: the edge layer of aiotune.
+
+Each integration lives in its own module and imports its third-party package
+lazily, inside its functions and classes, so importing aiotune never needs an
+optional extra; a missing one raises :class:`aiotune.MissingExtraError` naming
+the extra to install.
+
+* :mod:`aiotune.integrations.dask` — run trials on a Dask cluster
+  (``pip install 'aiotune[dask]'``).
+"""
