@@ -15,7 +15,7 @@ PUBLIC = {
     # running a study
     "Tuner", "tune", "run", "load", "TrialContext", "DaskExecutor",
     # strategies and observers
-    "Strategy", "Grid", "Random", "Observer", "JsonlWriter", "Patience", "Target",
+    "Strategy", "Grid", "Random", "Bayesian", "Observer", "JsonlWriter", "Patience", "Target",
     "TimeBudget", "MaxFailures",
     # pruners
     "Pruner", "PrunerState", "MedianPruner", "ASHA",

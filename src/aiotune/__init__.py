@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from aiotune.space import Float as Float
     from aiotune.space import Int as Int
     from aiotune.space import Space as Space
+    from aiotune.strategies import Bayesian as Bayesian
     from aiotune.strategies import Grid as Grid
     from aiotune.strategies import Random as Random
     from aiotune.strategies import Strategy as Strategy
@@ -62,6 +63,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ASHA",
+    "Bayesian",
     "Bool",
     "Categorical",
     "ConfigurationError",
@@ -135,6 +137,7 @@ _HOMES: dict[str, str] = {
     "Float": "aiotune.space",
     "Int": "aiotune.space",
     "Space": "aiotune.space",
+    "Bayesian": "aiotune.strategies",
     "Grid": "aiotune.strategies",
     "Random": "aiotune.strategies",
     "Strategy": "aiotune.strategies",

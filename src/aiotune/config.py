@@ -15,7 +15,7 @@ from aiotune.errors import ConfigurationError
 from aiotune.execution.executors import ExecutorSpec
 from aiotune.pruning import Pruner
 from aiotune.space import Space
-from aiotune.strategies import Random, StrategyLike
+from aiotune.strategies import Bayesian, StrategyLike
 from aiotune.trial import Direction
 
 Objective = Callable[..., Any]
@@ -157,7 +157,7 @@ def make_config(
     return StudyConfig(
         objective=objective,
         space=space,
-        strategy=Random() if strategy is None else strategy,
+        strategy=Bayesian() if strategy is None else strategy,
         max_trials=_optional_int("max_trials", max_trials, 1),
         concurrency=concurrency,
         direction=direction,  # type: ignore[arg-type]  # checked above

@@ -67,8 +67,8 @@ class Tuner:
       sync ones run in worker processes (they must pickle), ``async def`` ones
       on the loop.
     * ``space`` — the :class:`aiotune.Space` to search.
-    * ``strategy`` — ``Grid()``, ``Random(seed=...)``, or your own async
-      generator; default ``Random()``.
+    * ``strategy`` — ``Bayesian(seed=...)`` (the default), ``Grid()``,
+      ``Random(seed=...)``, or your own async generator.
     * ``max_trials`` — stop after this many trials (resumed ones count);
       default: until the strategy or an observer stops the study.
     * ``concurrency`` — trials in flight at once; default ``os.cpu_count()``.

@@ -1,0 +1,272 @@
+"""Gaussian-process regression for :class:`~aiotune.strategies.bayesian.Bayesian`.
+
+A zero-mean GP on standardised targets with an ARD Matérn-5/2 kernel over
+mixed inputs (Rasmussen & Williams, *Gaussian Processes for Machine
+Learning*, 2006, eq. 4.17)::
+
+    k(x, x') = s2 * (1 + sqrt(5) r + 5/3 r^2) * exp(-sqrt(5) r)
+    r^2      = sum_numeric ((x_i - x'_i) / l_i)^2 + sum_categorical [x_j != x'_j] / l_j^2
+
+Numeric columns are unit-cube coordinates; a categorical column holds the
+index of the choice, and its term is the overlap (Hamming) distance, which is
+the squared distance of the one-hot encodings scaled by ``1 / (2 l_j^2)`` —
+one length-scale per categorical parameter instead of one per choice.
+
+Hyper-parameters ``theta = (log l_1..l_P, log s2, log noise)`` are the
+maximum a posteriori estimate of the log marginal likelihood (R&W eq. 5.8,
+gradient eq. 5.9) under weak priors, found by L-BFGS-B from a warm start.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, TypeAlias
+
+import numpy as np
+from scipy import linalg, optimize  # type: ignore[import-untyped]
+
+try:
+    from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
+except ImportError:  # pragma: no cover - threadpoolctl is optional
+    ThreadpoolController = None
+
+Array: TypeAlias = np.ndarray[Any, np.dtype[np.float64]]
+
+_SQRT5 = math.sqrt(5.0)
+_JITTER = 1e-9
+# Bounds of theta: length-scales on the unit cube, signal and noise variance in
+# units of the (standardised) target variance.
+_LOG_L = (math.log(0.01), math.log(20.0))
+_LOG_S2 = (math.log(0.05), math.log(20.0))
+_LOG_NOISE = (math.log(1e-6), math.log(0.5))
+# Gamma(3, 6) prior on each length-scale (mean 0.5 of the unit cube), as BoTorch's
+# SingleTaskGP used; a log-normal prior centred on 1 for the signal variance.
+_L_SHAPE, _L_RATE = 3.0, 6.0
+_S2_SD = 1.5
+
+
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_limiter: Any = None
+_blas_controller: Any = None
+
+
+@contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """Run the block with BLAS/LAPACK on one thread (when threadpoolctl is installed).
+
+    The GP's matrices are small (at most a few hundred rows), where threaded
+    OpenBLAS gains nothing and, on a machine whose cores are busy with trials,
+    loses 10-300x to threads spinning for a core; its LAPACK calls also hold
+    the GIL, so they would stall the event loop. The limit is process-wide,
+    so it is reference-counted: concurrent studies restore it only when the
+    last one leaves.
+    """
+    global _blas_users, _blas_limiter, _blas_controller
+    if ThreadpoolController is None:  # pragma: no cover
+        yield
+        return
+    with _blas_lock:
+        if _blas_users == 0:
+            if _blas_controller is None:
+                _blas_controller = ThreadpoolController()
+            _blas_limiter = _blas_controller.limit(limits=1, user_api="blas")
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                _blas_limiter.restore_original_limits()
+                _blas_limiter = None
+
+
+def _matern(r2: Array) -> Array:
+    """Matérn-5/2 correlation at squared distance ``r2``."""
+    r = np.sqrt(r2)
+    r *= _SQRT5
+    k = 1.0 + r
+    k += (5.0 / 3.0) * r2
+    np.negative(r, out=r)
+    k *= np.exp(r, out=r)
+    return k
+
+
+def _matern_grad(r2: Array) -> tuple[Array, Array]:
+    """Matérn-5/2 correlation at squared distance ``r2`` and ``g = -d k / d r2``."""
+    r = np.sqrt(r2)
+    e = np.exp(-_SQRT5 * r)
+    k = (1.0 + _SQRT5 * r + (5.0 / 3.0) * r2) * e
+    g = (5.0 / 6.0) * (1.0 + _SQRT5 * r) * e
+    return k, g
+
+
+class Kernel:
+    """The distance part of the kernel for a fixed column layout (numeric vs categorical)."""
+
+    def __init__(self, categorical: np.ndarray[Any, np.dtype[np.bool_]], n_choices: list[int]):
+        self.categorical = categorical
+        self.numeric = ~categorical
+        self.n_choices = n_choices  # per column; 0 for numeric columns
+
+    def embed(self, x: Array, lengthscales: Array) -> Array:
+        """Rows of ``x`` in a space where the kernel's ``r^2`` is the squared Euclidean distance.
+
+        Numeric columns are divided by their length-scale; a categorical column
+        becomes its one-hot vector divided by ``sqrt(2) * l``.
+        """
+        parts: list[Array] = []
+        for j, k in enumerate(self.n_choices):
+            if k == 0:
+                parts.append(x[:, j : j + 1] / lengthscales[j])
+            else:
+                onehot = np.zeros((len(x), k))
+                onehot[np.arange(len(x)), x[:, j].astype(np.intp)] = 1.0
+                parts.append(onehot / (math.sqrt(2.0) * lengthscales[j]))
+        return np.hstack(parts)
+
+    def sq_dist(self, a: Array, b: Array, lengthscales: Array) -> Array:
+        """``r^2`` between every row of ``a`` and every row of ``b``."""
+        ea, eb = self.embed(a, lengthscales), self.embed(b, lengthscales)
+        r2: Array = (ea * ea).sum(1)[:, None] + (eb * eb).sum(1)[None, :] - 2.0 * ea @ eb.T
+        np.maximum(r2, 0.0, out=r2)  # the expansion can round a tiny r^2 below 0
+        return r2
+
+    def per_dim(self, x: Array) -> Array:
+        """Unscaled squared distances per column, shape ``(P, n, n)``, for the gradient."""
+        diff = x[None, :, :] - x[:, None, :]  # (n, n, P)
+        s = np.where(self.categorical, (diff != 0.0).astype(np.float64), diff * diff)
+        return np.moveaxis(s, 2, 0)
+
+
+def default_theta(n_cols: int) -> Array:
+    """The starting hyper-parameters: length-scales 0.5, unit signal, small noise."""
+    return np.array([math.log(0.5)] * n_cols + [0.0, math.log(1e-3)])
+
+
+def bounds(n_cols: int) -> list[tuple[float, float]]:
+    """L-BFGS-B box constraints on ``theta``."""
+    return [_LOG_L] * n_cols + [_LOG_S2, _LOG_NOISE]
+
+
+def _cholesky(k: Array) -> Array:
+    jitter = _JITTER
+    while True:
+        try:
+            return np.asarray(linalg.cholesky(k, lower=True, check_finite=False))
+        except linalg.LinAlgError:
+            if jitter > 1e-2:
+                raise
+            k = k + jitter * np.eye(len(k))
+            jitter *= 10.0
+
+
+def neg_log_posterior(theta: Array, s: Array, y: Array) -> tuple[float, Array]:
+    """Negative log marginal likelihood plus negative log prior, and its gradient.
+
+    ``s`` holds the per-column unscaled squared distances (:meth:`Kernel.per_dim`).
+    """
+    n_cols = len(s)
+    lengthscales = np.exp(theta[:n_cols])
+    s2, noise = math.exp(theta[n_cols]), math.exp(theta[n_cols + 1])
+    d = s / (lengthscales**2)[:, None, None]  # (P, n, n): (dx_i / l_i)^2
+    corr, g = _matern_grad(d.sum(0))
+    n = len(y)
+    k = s2 * corr + (noise + _JITTER) * np.eye(n)
+    try:
+        chol = _cholesky(k)
+    except linalg.LinAlgError:
+        return 1e10, np.zeros_like(theta)
+    alpha = linalg.cho_solve((chol, True), y, check_finite=False)
+    nll = (
+        0.5 * float(y @ alpha)
+        + float(np.log(np.diag(chol)).sum())
+        + 0.5 * n * math.log(2 * math.pi)
+    )
+    # R&W eq. 5.9: d nll / d theta = 1/2 tr((K^-1 - alpha alpha^T) dK/dtheta).
+    w = linalg.cho_solve((chol, True), np.eye(n), check_finite=False) - np.outer(alpha, alpha)
+    grad = np.empty_like(theta)
+    # dK/dlog l_i = s2 * 2 g * d_i  (since d r^2 / d log l_i = -2 d_i and dk/dr^2 = -g)
+    grad[:n_cols] = s2 * np.einsum("jk,ijk->i", w * g, d)
+    grad[n_cols] = 0.5 * float((w * (s2 * corr)).sum())
+    grad[n_cols + 1] = 0.5 * noise * float(np.trace(w))
+    # Priors, in theta = log(.) coordinates (Jacobian included).
+    log_l = theta[:n_cols]
+    nll += float((-_L_SHAPE * log_l + _L_RATE * lengthscales).sum())
+    grad[:n_cols] += -_L_SHAPE + _L_RATE * lengthscales
+    nll += 0.5 * (theta[n_cols] / _S2_SD) ** 2
+    grad[n_cols] += theta[n_cols] / _S2_SD**2
+    return nll, grad
+
+
+def fit_theta(kernel: Kernel, x: Array, y: Array, starts: list[Array], maxiter: int) -> Array:
+    """The MAP hyper-parameters for ``(x, y)``, the best of L-BFGS-B runs from ``starts``."""
+    s = kernel.per_dim(x)
+    box = bounds(x.shape[1])
+    best, best_value = starts[0], math.inf
+    for start in starts:
+        lo, hi = np.array(box).T
+        result = optimize.minimize(
+            neg_log_posterior,
+            np.clip(start, lo, hi),
+            args=(s, y),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=box,
+            options={"maxiter": maxiter},
+        )
+        if np.isfinite(result.fun) and result.fun < best_value:
+            best, best_value = np.asarray(result.x, dtype=np.float64), float(result.fun)
+    return best
+
+
+class Posterior:
+    """The GP conditioned on ``(x, y)`` with fixed hyper-parameters ``theta``."""
+
+    def __init__(self, kernel: Kernel, theta: Array, x: Array, y: Array) -> None:
+        n_cols = x.shape[1]
+        self.kernel, self.theta, self.x, self.y = kernel, theta, x, y
+        self.lengthscales = np.exp(theta[:n_cols])
+        self.s2 = math.exp(theta[n_cols])
+        self.noise = math.exp(theta[n_cols + 1])
+        corr = _matern(kernel.sq_dist(x, x, self.lengthscales))
+        self.chol = _cholesky(self.s2 * corr + (self.noise + _JITTER) * np.eye(len(x)))
+        self.alpha = linalg.cho_solve((self.chol, True), y, check_finite=False)
+
+    def condition(self, x_new: Array, y_new: Array) -> Posterior:
+        """The same GP with ``(x_new, y_new)`` added to the data (hyper-parameters kept)."""
+        return Posterior(
+            self.kernel, self.theta, np.vstack([self.x, x_new]), np.concatenate([self.y, y_new])
+        )
+
+    def predict(self, xs: Array) -> tuple[Array, Array]:
+        """Posterior mean and variance of the latent function at the rows of ``xs``."""
+        corr = _matern(self.kernel.sq_dist(xs, self.x, self.lengthscales))
+        ks = self.s2 * corr
+        v = linalg.solve_triangular(self.chol, ks.T, lower=True, check_finite=False)
+        var = np.maximum(self.s2 - (v * v).sum(0), 1e-12)
+        return ks @ self.alpha, var
+
+    def predict_grad(self, xs: Array) -> tuple[Array, Array, Array, Array]:
+        """Mean, variance and their gradients ``(m, P)`` w.r.t. the numeric columns of ``xs``.
+
+        The gradient is zero along categorical columns (they are not moved by
+        the optimiser).
+        """
+        r2 = self.kernel.sq_dist(xs, self.x, self.lengthscales)
+        corr, g = _matern_grad(r2)
+        ks = self.s2 * corr  # (m, n)
+        # d k(x, x_j) / d x_i = -2 s2 g (x_i - x_ji) / l_i^2 on numeric columns.
+        diff = (xs[:, None, :] - self.x[None, :, :]) / self.lengthscales**2  # (m, n, P)
+        diff[:, :, self.kernel.categorical] = 0.0
+        dks = -2.0 * self.s2 * g[:, :, None] * diff
+        mean = ks @ self.alpha
+        dmean = np.einsum("mnp,n->mp", dks, self.alpha)
+        w = linalg.cho_solve((self.chol, True), ks.T, check_finite=False)  # K^-1 k(x), (n, m)
+        var = np.maximum(self.s2 - (ks * w.T).sum(1), 1e-12)
+        dvar = -2.0 * np.einsum("mnp,nm->mp", dks, w)
+        return mean, var, dmean, dvar

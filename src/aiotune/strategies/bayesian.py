@@ -1,0 +1,279 @@
+"""Bayesian optimisation: a Gaussian process with log expected improvement.
+
+The core (:class:`BayesianCore`) is a seeded, sans-I/O ask/tell object:
+
+1. The first ``n_initial`` trials follow a scrambled Sobol sequence (Owen,
+   1998; ``scipy.stats.qmc.Sobol``), a space-filling start.
+2. Then each ask fits a GP (ARD Matérn-5/2, MAP hyper-parameters; see
+   :mod:`aiotune.strategies._gp`) to the finished trials and returns the
+   point that maximises log expected improvement (Ament et al., 2023; see
+   :mod:`aiotune.strategies._acquisition`), found by L-BFGS-B from the best
+   of some 800 random and local candidates.
+3. Params in flight are *kriging believers* (Ginsbourger, Le Riche & Carraro,
+   2010): each is added to the data with the posterior mean as its value, so
+   the GP's uncertainty collapses there and the next point goes elsewhere; a
+   point already evaluated or in flight is never suggested again.
+
+Scores are turned into a minimisation and standardised, the worse half
+compressed logarithmically first, so that a few huge values (Rosenbrock's 1e5
+beside its 0) do not flatten the good region the model must get right. A
+pruned trial counts as no better than the median complete trial; failed and
+timed-out trials are not modelled, only never repeated.
+Cost stays bounded as the history grows: the GP conditions on at most
+``_MAX_POINTS`` trials (the best half and a random half of the rest), fits
+its hyper-parameters on at most ``_MAX_FIT`` of them, and refits only after
+the data has grown by 5 %.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy.stats import qmc  # type: ignore[import-untyped]
+
+from aiotune.errors import ConfigurationError, SpaceError
+from aiotune.strategies import _acquisition as acq
+from aiotune.strategies._encoding import Encoding, Key
+from aiotune.strategies._gp import (
+    Array,
+    Posterior,
+    default_theta,
+    fit_theta,
+    single_threaded_blas,
+)
+from aiotune.strategies.base import drive
+from aiotune.trial import Direction, Params, Trial, TrialStatus
+
+if TYPE_CHECKING:
+    from aiotune.history import History
+    from aiotune.space import Space
+
+logger = logging.getLogger("aiotune")
+
+_MIN_OBS = 3  # fewer modelled trials than this: keep sampling space-filling points
+_MAX_POINTS = 256  # the GP conditions on at most this many trials
+_MAX_FIT = 128  # ... and fits its hyper-parameters on at most this many
+_N_RANDOM = 512  # uniform candidates per ask
+_N_LOCAL = 256  # candidates perturbed around the best trials
+_N_TOP = 5  # ... around this many of them
+_N_STARTS = 6  # candidates refined by L-BFGS-B
+
+
+def _check_seed(seed: object) -> int:
+    if seed is None:
+        return secrets.randbits(63)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigurationError("seed", f"must be a non-negative int, got {seed!r}")
+    return seed
+
+
+def _warp(y: Array) -> Array:
+    """Standardised targets, the worse half compressed logarithmically first.
+
+    ``y <= median`` is kept as it is; above the median, ``y`` becomes
+    ``median + s * log(1 + (y - median) / s)`` with ``s`` the median absolute
+    deviation. The good half, where the model must be accurate, keeps its
+    shape, while a few huge values (Rosenbrock's 1e5 beside its 0) no longer
+    flatten everything else to one level.
+    """
+    median = float(np.median(y))
+    s = float(np.median(np.abs(y - median)))
+    if not s > 0:
+        s = float(np.ptp(y)) or 1.0
+    z = median + s * np.log1p(np.maximum(y - median, 0.0) / s) + np.minimum(y - median, 0.0)
+    out: Array = (z - z.mean()) / max(float(z.std()), 1e-12)
+    return out
+
+
+class BayesianCore:
+    """The ask/tell core of :class:`Bayesian` (see the module docstring for the method).
+
+    ``tell`` every finished trial, ``ask(number, pending)`` for the next params.
+    Deterministic for a given seed, sequence of tells and trial numbers.
+    """
+
+    def __init__(
+        self,
+        space: Space,
+        seed: int,
+        *,
+        direction: Direction = "maximize",
+        n_initial: int | None = None,
+    ) -> None:
+        self._enc = Encoding(space)
+        self._seed = seed
+        self._sign = -1.0 if direction == "maximize" else 1.0
+        d = len(space)
+        self.n_initial = min(max(2 * (d + 1), 5), 20) if n_initial is None else n_initial
+        self._x: list[Array] = []
+        self._y: list[float] = []  # as a minimisation
+        self._pruned: list[bool] = []
+        self._seen: set[Key] = set()
+        self._theta: Array | None = None
+        self._fitted_at = 0
+        m = max(math.ceil(math.log2(max(self.n_initial, 1))), 0)
+        sobol = qmc.Sobol(d, scramble=True, seed=np.random.default_rng([seed, 1 << 40]))
+        self._design = self._enc.from_unit(np.asarray(sobol.random_base2(m)))
+
+    def tell(self, trial: Trial) -> None:
+        """Learn from a finished trial: complete and pruned ones are modelled."""
+        if trial.status is TrialStatus.CANCELLED:
+            return
+        try:
+            params = self._enc.space.validate(trial.params)
+        except SpaceError:  # params from elsewhere that do not fit: nothing to learn
+            logger.warning("Bayesian: ignoring trial %d, params outside the space", trial.number)
+            return
+        row = self._enc.encode(params)
+        self._seen.add(self._enc.key(params))
+        modelled = trial.status in (TrialStatus.COMPLETE, TrialStatus.PRUNED)
+        if modelled and trial.score is not None and math.isfinite(trial.score):
+            self._x.append(row)
+            self._y.append(self._sign * trial.score)
+            self._pruned.append(trial.status is TrialStatus.PRUNED)
+
+    def ask(self, number: int, pending: Mapping[int, Params]) -> Params | None:
+        """Params for trial ``number``, never one evaluated or in flight; ``None`` when a
+        finite space has no point left."""
+        rng = np.random.default_rng([self._seed, number])
+        busy = self._seen | {self._enc.key(params) for params in pending.values()}
+        if self._enc.finite_size is not None and len(busy) >= self._enc.finite_size:
+            return None
+        if number < self.n_initial or len(self._y) < _MIN_OBS:
+            if number < len(self._design):
+                params = self._enc.decode(self._design[number])
+                if self._enc.key(params) not in busy:
+                    return params
+            return self._random_unseen(rng, busy)
+        with single_threaded_blas():
+            return self._model_ask(rng, pending, busy)
+
+    def _random_unseen(self, rng: np.random.Generator, busy: set[Key]) -> Params:
+        """A uniformly random point not in ``busy`` (found by enumeration in a small,
+        crowded finite space)."""
+        space = self._enc.space
+        for _ in range(64):
+            params = space.sample(rng)
+            if self._enc.key(params) not in busy:
+                return params
+        if self._enc.finite_size is not None and self._enc.finite_size <= 100_000:
+            left = [p for p in space.grid() if self._enc.key(p) not in busy]
+            return left[int(rng.integers(len(left)))]
+        return params  # a vast space with 64 misses in a row: give up on novelty
+
+    def _targets(self) -> Array:
+        y = np.array(self._y)
+        pruned = np.array(self._pruned)
+        if pruned.any() and not pruned.all():
+            # A pruned trial stopped early, so its last value flatters it less than its
+            # final one would have hurt it: count it as no better than the median.
+            y[pruned] = np.maximum(y[pruned], float(np.median(y[~pruned])))
+        return _warp(y)
+
+    def _model_ask(
+        self, rng: np.random.Generator, pending: Mapping[int, Params], busy: set[Key]
+    ) -> Params:
+        enc = self._enc
+        x, y = np.array(self._x), self._targets()
+        if len(y) > _MAX_POINTS:
+            keep = _subset(y, _MAX_POINTS, rng)
+            x, y = x[keep], y[keep]
+        n = len(self._y)
+        if self._theta is None or n - self._fitted_at >= max(1, self._fitted_at // 20):
+            fit = _subset(y, _MAX_FIT, rng) if len(y) > _MAX_FIT else np.arange(len(y))
+            inits = [default_theta(enc.n_cols)]
+            if self._theta is not None:
+                inits.insert(0, self._theta)
+            self._theta = fit_theta(enc.kernel, x[fit], y[fit], inits, maxiter=100)
+            self._fitted_at = n
+            logger.debug("Bayesian: GP hyper-parameters %s after %d trials", self._theta, n)
+        posterior = Posterior(enc.kernel, self._theta, x, y)
+        best = float(y.min())
+        if pending:
+            xp = np.array([enc.encode(params) for params in pending.values()])
+            believed, _ = posterior.predict(xp)
+            posterior = posterior.condition(xp, believed)
+            best = min(best, float(believed.min()))
+
+        candidates: Array = np.vstack(
+            [
+                enc.from_unit(rng.random((_N_RANDOM, enc.n_cols))),
+                self._local(x[np.argsort(y)[:_N_TOP]], posterior.lengthscales, rng),
+            ]
+        )
+        scores = acq.score(posterior, candidates, best)
+        starts = candidates[np.argsort(-scores, kind="stable")[:_N_STARTS]]
+        refined = acq.refine(posterior, starts, best, enc.movable, enc.snap)
+        pool: Array = np.vstack([refined, candidates])
+        scores = np.concatenate([acq.score(posterior, refined, best), scores])
+        for i in np.argsort(-scores, kind="stable"):
+            params = enc.decode(pool[i])
+            if enc.key(params) not in busy:
+                return params
+        return self._random_unseen(rng, busy)
+
+    def _local(self, top: Array, lengthscales: Array, rng: np.random.Generator) -> Array:
+        """Candidates around the best points: Gaussian steps of a random fraction of the
+        length-scales, and for categorical columns a random choice 20 % of the time."""
+        enc = self._enc
+        rows = np.repeat(top, -(-_N_LOCAL // len(top)), axis=0)[:_N_LOCAL]
+        scale = np.exp(rng.uniform(math.log(0.01), math.log(0.5), size=(len(rows), 1)))
+        steps = rng.normal(size=rows.shape) * scale * lengthscales
+        out = rows + np.where(enc.movable, steps, 0.0)
+        for j, k in enumerate(enc.n_choices):
+            if k:
+                flip = rng.random(len(rows)) < 0.2
+                out[flip, j] = rng.integers(k, size=int(flip.sum()))
+        return enc.snap(out)
+
+
+def _subset(
+    y: Array, size: int, rng: np.random.Generator
+) -> np.ndarray[tuple[int], np.dtype[np.intp]]:
+    """Indices of the best ``size // 2`` targets and a random sample of the others."""
+    order = np.argsort(y, kind="stable")
+    head = order[: size // 2]
+    rest = rng.choice(order[size // 2 :], size=size - len(head), replace=False)
+    return np.sort(np.concatenate([head, rest]))
+
+
+class Bayesian:
+    """Model-based search: a Gaussian process proposes the params most likely to improve.
+
+    Starts with ``n_initial`` space-filling (scrambled Sobol) trials — by
+    default ``2 * (dimensions + 1)`` clipped to [5, 20] — then fits a GP with
+    an ARD Matérn-5/2 kernel to every finished trial and suggests the point of
+    greatest log expected improvement. Handles log and stepped floats, ints,
+    categoricals and bools; params in flight are accounted for (kriging
+    believer), so parallel workers never evaluate the same point twice.
+    Failed trials are skipped by the model, a pruned trial counts as no better
+    than the median one, and a resumed study warm-starts the model from its
+    journal. Model fitting runs in a worker thread, never on the event loop.
+
+    The same ``seed`` gives the same sequence of params at ``concurrency=1``;
+    without a seed one is drawn, and shown in the ``repr`` (and so in the
+    journal's header).
+    """
+
+    def __init__(self, seed: int | None = None, *, n_initial: int | None = None) -> None:
+        self.seed = _check_seed(seed)
+        if n_initial is not None and (
+            isinstance(n_initial, bool) or not isinstance(n_initial, int) or n_initial < 1
+        ):
+            raise ConfigurationError("n_initial", f"must be a positive int, got {n_initial!r}")
+        self.n_initial = n_initial
+
+    def suggest(self, space: Space, history: History) -> AsyncIterator[Params]:
+        """Yield model-based params forever; the study's ``max_trials`` or observers end it
+        (or a finite space running out of unevaluated points)."""
+        core = BayesianCore(space, self.seed, direction=history.direction, n_initial=self.n_initial)
+        return drive(core, history, in_thread=True)
+
+    def __repr__(self) -> str:
+        extra = f", n_initial={self.n_initial}" if self.n_initial is not None else ""
+        return f"Bayesian(seed={self.seed}{extra})"
