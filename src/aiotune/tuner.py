@@ -356,7 +356,7 @@ class Tuner:
             self._fail(exc)
             return
         finally:
-            slots.release()
+            slots.release()  # the launch loop wakes only at its next await: after _finish
         self._finish(trial)
 
     def _finish(self, trial: Trial) -> None:
