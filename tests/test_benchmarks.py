@@ -1,0 +1,41 @@
+"""A one-seed smoke run of every benchmark script, so they cannot rot."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
+
+SMOKE = {
+    "overhead.py": ["--trials", "40", "--busy-trials", "4", "--repeats", "1"],
+    "journal.py": ["--trials", "500", "--repeats", "1"],
+    "failures.py": ["--repeats", "1"],
+    "quality.py": [
+        "--seeds", "1", "--budgets", "12", "--problems", "branin,mixed",
+        "--concurrency", "1", "--methods", "Bayesian,Random",
+    ],
+    "pruning.py": ["--seeds", "1", "--trials", "6", "--mode", "tune"],
+}  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", sorted(SMOKE))
+def test_benchmark_smoke_run(script: str, tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *SMOKE[script]],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip()  # printed its results
+
+
+def test_every_benchmark_has_a_smoke_run() -> None:
+    scripts = {p.name for p in BENCHMARKS.glob("*.py") if not p.name.startswith("_")}
+    assert scripts == set(SMOKE) | {"dask_overhead.py"}
