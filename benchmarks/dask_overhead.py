@@ -24,7 +24,7 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import _objectives
 import distributed
+from overhead import timed
 
 import aiotune as at
 import aiotune.tuner
@@ -85,16 +86,6 @@ async def study(
         concurrency=concurrency,
         executor=executor,
     )
-
-
-def timed(make: Callable[[], Awaitable[None]], repeats: int) -> float:
-    """Median wall seconds of ``repeats`` runs of ``make()``."""
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        asyncio.run(make())  # type: ignore[arg-type]
-        times.append(time.perf_counter() - began)
-    return statistics.median(times)
 
 
 def main() -> None:
