@@ -41,7 +41,7 @@ async def main(journal: Path, trials: int) -> at.TuningResult:
     return await at.tune(
         objective,
         SPACE,
-        strategy=at.Random(seed=0),
+        strategy=at.Bayesian(seed=0),
         max_trials=trials,
         direction="maximize",
         observers=[at.JsonlWriter(journal), at.Patience(25)],
