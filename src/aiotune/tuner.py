@@ -75,12 +75,15 @@ class Tuner:
     * ``direction`` — ``"maximize"`` (default) or ``"minimize"``.
     * ``observers`` — e.g. ``JsonlWriter(path)``, ``Patience(n)``.
     * ``executor`` — ``"process"`` (default, aiotune's pool), ``"thread"``,
-      or a ``concurrent.futures.Executor`` you own (never shut down here).
+      or a ``concurrent.futures.Executor`` you own (never shut down here),
+      e.g. a Dask ``client.get_executor()`` or :class:`aiotune.DaskExecutor`.
     * ``trial_timeout`` — seconds a trial may run once started; it is then
       recorded ``timeout`` and its worker process killed.
     * ``trial_memory_limit`` — bytes of address space per worker process
       (Linux; ``executor="process"`` only).
     * ``retries`` — run a failed trial again up to this many times.
+    * ``pruner`` — ``MedianPruner(...)`` or ``ASHA(...)``: stops hopeless
+      trials from their ``trial.report(value, step)`` values.
     * ``resume`` — a journal to continue: its trials are not rerun.
     """
 
