@@ -303,7 +303,8 @@ class Tuner:
                 path, None, f"cannot resume a {journal.direction} study as {self.direction}"
             )
         resumed = [t for t in journal.trials if t.status is not TrialStatus.CANCELLED]
-        self._history = History(self.direction, resumed)
+        # A big journal takes a while to index: do it off the loop.
+        self._history = await anyio.to_thread.run_sync(History, self.direction, resumed)
         logger.info("resuming %s: %d finished trials loaded", path, len(resumed))
 
     async def _launch(self, plan: TrialPlan) -> None:
