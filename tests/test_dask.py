@@ -30,7 +30,6 @@ distributed = pytest.importorskip("distributed")
 
 import aiotune as at  # noqa: E402
 import aiotune.strategies  # noqa: E402
-import aiotune.tuner  # noqa: E402
 import objectives  # noqa: E402
 from aiotune.execution.call import TrialCall  # noqa: E402
 from aiotune.execution.hub import ReportHub  # noqa: E402
@@ -44,36 +43,6 @@ from conftest import children, wait_no_children  # noqa: E402
 
 WORKERS = 2
 EXAMPLES = Path(__file__).parent.parent / "examples"
-
-WIRED = "dask_link" in Path(aiotune.tuner.__file__).read_text()
-needs_wiring = pytest.mark.skipif(
-    not WIRED,
-    reason=(
-        "needs the tuner wired to the Dask transport (aiotune/tuner.py does not use dask_link "
-        "yet): link.remote as TrialPlan.remote_transport, announce_start for remote transports, "
-        "starts_reported for Dask"
-    ),
-)
-
-
-def _unique_keys() -> bool:
-    """Whether two attempts of one trial get two Dask keys under ``pure=True``."""
-    from dask.base import tokenize
-
-    def call() -> TrialCall:
-        return TrialCall(objectives.sum_xy, {"x": 1, "y": 2}, 0, takes_context=False)
-
-    return bool(tokenize(call()) != tokenize(call()))
-
-
-needs_unique_keys = pytest.mark.skipif(
-    not _unique_keys(),
-    reason=(
-        "needs TrialCall.__dask_tokenize__ (a token unique per TrialCall): under "
-        "client.get_executor()'s default pure=True a retry reuses the first attempt's key "
-        "and gets its cached result"
-    ),
-)
 
 _client: Any = None  # the module's client, while its cluster runs
 
@@ -241,14 +210,11 @@ async def test_a_random_study_suggests_what_it_would_suggest_locally(dask_client
 
 
 async def test_a_bayesian_study_runs_on_the_workers(dask_client: Any) -> None:
-    bayesian = getattr(at, "Bayesian", None) or getattr(aiotune.strategies, "Bayesian", None)
-    if bayesian is None:
-        pytest.skip("aiotune has no Bayesian strategy yet")
     space = at.Space(x=at.Float(0.0, 1.0), y=at.Float(0.0, 1.0))
     result = await at.tune(
         objectives.paraboloid,
         space,
-        strategy=bayesian(seed=0),
+        strategy=at.Bayesian(seed=0),
         max_trials=12,
         concurrency=WORKERS,
         executor=dask_client.get_executor(),
@@ -260,7 +226,7 @@ async def test_a_bayesian_study_runs_on_the_workers(dask_client: Any) -> None:
     "options",
     [
         pytest.param({"pure": False}, id="pure=False"),
-        pytest.param({}, id="default", marks=needs_unique_keys),
+        pytest.param({}, id="default"),
     ],
 )
 async def test_retries_run_the_trial_again_on_dask(
@@ -439,7 +405,6 @@ async def test_trials_still_running_when_the_study_ends_stop_at_their_next_repor
 # -- wired into the tuner -----------------------------------------------------------------
 
 
-@needs_wiring
 async def test_a_study_loses_one_trial_with_its_worker_and_goes_on(
     dask_client: Any, tmp_path: Path
 ) -> None:
@@ -475,7 +440,6 @@ async def test_a_study_loses_one_trial_with_its_worker_and_goes_on(
     assert [t.status for t in others] == [at.TrialStatus.COMPLETE] * 3
 
 
-@needs_wiring
 @pytest.mark.slow
 async def test_a_trial_lost_with_its_worker_is_retried(dask_client: Any, tmp_path: Path) -> None:
     folder = str(tmp_path)
@@ -505,7 +469,6 @@ async def test_a_trial_lost_with_its_worker_is_retried(dask_client: Any, tmp_pat
     assert len(runs(tmp_path / "0.runs")) == 2  # the first attempt, then the retry
 
 
-@needs_wiring
 @pytest.mark.slow
 async def test_a_trial_that_kills_its_worker_fails_once_not_on_every_worker(
     dask_client: Any,
@@ -528,7 +491,6 @@ async def test_a_trial_that_kills_its_worker_fails_once_not_on_every_worker(
     assert len(before - cluster_pids(dask_client)) == 1  # one worker lost, one restarted
 
 
-@needs_wiring
 async def test_the_timeout_clock_starts_when_a_dask_worker_begins(
     dask_client: Any, tmp_path: Path
 ) -> None:
@@ -546,7 +508,6 @@ async def test_the_timeout_clock_starts_when_a_dask_worker_begins(
     assert [t.status for t in result.trials] == [at.TrialStatus.COMPLETE] * 3
 
 
-@needs_wiring
 async def test_reports_reach_the_observers_and_a_timed_out_trial_stops_at_its_next_report(
     dask_client: Any, tmp_path: Path
 ) -> None:
@@ -577,7 +538,6 @@ async def test_reports_reach_the_observers_and_a_timed_out_trial_stops_at_its_ne
     await wait_for_file(tmp_path / "0.ended", within=10)  # pruned, not 60 s later
 
 
-@needs_wiring
 async def test_a_pruner_stops_trials_on_the_dask_workers(dask_client: Any) -> None:
     async def strategy(space: at.Space, history: at.History) -> Any:
         for x in (1.0, 0.9, 0.1, 0.05):
@@ -599,7 +559,6 @@ async def test_a_pruner_stops_trials_on_the_dask_workers(dask_client: Any) -> No
     ]
 
 
-@needs_wiring
 async def test_cancelling_a_study_on_dask_stops_its_trials_at_their_next_report(
     dask_client: Any, tmp_path: Path
 ) -> None:
@@ -642,8 +601,7 @@ async def test_an_asynchronous_client_on_the_studys_own_loop(dask_client: Any) -
         {0: 0.0, 1: 1.0, 2: 2.0},
         {0: 0.0, 1: 2.0, 2: 4.0},
     ]
-    if WIRED:  # reports reach the orchestrator only over the transport
-        assert len(reported) == 6
+    assert len(reported) == 6  # the reports reached the orchestrator over the transport
 
 
 # -- the example --------------------------------------------------------------------------
