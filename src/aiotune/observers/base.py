@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from aiotune.trial import Direction, Trial, TuningResult
+from aiotune.trial import Direction, Trial
 
 if TYPE_CHECKING:
     from aiotune.history import History
@@ -67,4 +67,4 @@ class BatchObserver(Protocol):
         """Handle the trials that finished since the last call, in finishing order."""
 
 
-__all__ = ["BatchObserver", "Observer", "StudyHandle", "TuningResult"]
+__all__ = ["BatchObserver", "Observer", "StudyHandle"]
