@@ -410,3 +410,91 @@ async def test_a_tuner_runs_once() -> None:
     await tuner.run()
     with pytest.raises(at.TunerStateError, match="runs once"):
         await tuner.run()
+
+
+# -- errors before the first trial reach the caller bare --------------------------------
+
+
+def test_a_grid_over_a_continuous_float_raises_a_bare_space_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with pytest.raises(at.SpaceError, match="resolution") as caught:
+        at.run(objectives.sum_xy, at.Space(x=at.Float(0, 1)), strategy=at.Grid())
+    assert type(caught.value) is at.SpaceError
+    assert "internal error" not in caplog.text
+
+
+class RaisingSuggest:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def suggest(self, space: at.Space, history: at.History) -> AsyncIterator[dict[str, Any]]:
+        raise self.error
+
+
+async def test_a_strategy_that_cannot_start_raises_a_bare_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with pytest.raises(at.StrategyError, match=r"could not start: ValueError\('no model'\)"):
+        await at.tune(objectives.sum_xy, XY, strategy=RaisingSuggest(ValueError("no model")))
+    with pytest.raises(at.SpaceError, match="too small"):
+        await at.tune(
+            objectives.sum_xy, XY, strategy=RaisingSuggest(at.SpaceError("x", "too small"))
+        )
+    assert "internal error" not in caplog.text
+
+
+async def test_a_strategy_whose_close_raises_fails_the_study_bare() -> None:
+    async def bad_close(space: at.Space, history: at.History) -> AsyncIterator[dict[str, Any]]:
+        try:
+            while True:
+                yield {"x": 0.5, "y": 0.5}
+        finally:
+            raise RuntimeError("cannot close")
+
+    with pytest.raises(RuntimeError, match="cannot close"):
+        await at.tune(objectives.sum_xy, XY, strategy=bad_close, max_trials=2, executor="thread")
+
+
+async def test_a_pruner_that_cannot_bind_is_a_configuration_error() -> None:
+    class Unbindable:
+        def bind(self, direction: str) -> Any:
+            raise KeyError(direction)
+
+    with pytest.raises(at.ConfigurationError, match="pruner: could not start") as caught:
+        await at.tune(objectives.sum_xy, XY, pruner=Unbindable(), max_trials=1, executor="thread")
+    assert caught.value.argument == "pruner"
+
+
+class FailingStart:
+    def __init__(self, critical: bool) -> None:
+        self.critical = critical
+        self.trials: list[int] = []
+
+    async def on_start(self, tuner: Any) -> None:
+        raise at.JournalError("j.jsonl", None, "cannot open")
+
+    async def on_trial(self, trial: at.Trial, tuner: Any) -> None:
+        self.trials.append(trial.number)
+
+
+async def test_observers_whose_on_start_raises() -> None:
+    # An ordinary observer is detached and reported; the study runs on.
+    plain = FailingStart(critical=False)
+    result = await at.tune(
+        objectives.sum_xy, XY, max_trials=3, observers=[plain], executor="thread"
+    )
+    assert len(result.trials) == 3
+    assert plain.trials == []
+    assert [(f.hook, f.error.type) for f in result.observer_errors] == [
+        ("on_start", "JournalError")
+    ]
+    # A critical one (like the journal) stops the study before any trial, with its error bare.
+    critical, witness = FailingStart(critical=True), Recorder()
+    tuner = at.Tuner(
+        objectives.sum_xy, XY, max_trials=3, observers=[critical, witness], executor="thread"
+    )
+    with pytest.raises(at.JournalError, match="cannot open"):
+        await tuner.run()
+    assert len(tuner.history) == 0
+    assert witness.trials == []

@@ -1,16 +1,21 @@
-"""The arguments of a study, checked once, before anything runs."""
+"""The arguments of a study, checked once, before anything runs.
+
+:class:`StudyConfig` is what a :class:`~aiotune.Study` needs (the space, the
+strategy, observers, pruner and journal); :class:`TunerConfig` adds what a
+:class:`~aiotune.Tuner` needs to run trials itself (the objective and where
+and how it runs). Every check lives in :mod:`aiotune._checks`.
+"""
 
 from __future__ import annotations
 
 import inspect
-import math
-import numbers
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
+from aiotune._checks import check_direction, check_int, optional_int, optional_seconds
 from aiotune.errors import ConfigurationError
 from aiotune.execution.executors import ExecutorSpec
 from aiotune.pruning import Pruner
@@ -24,21 +29,28 @@ PathLike = str | os.PathLike[str]
 
 @dataclass(frozen=True, slots=True)
 class StudyConfig:
-    """Validated arguments of ``Tuner``; see :class:`aiotune.Tuner` for their meaning."""
+    """Validated arguments of ``Study``; see :class:`aiotune.Study` for their meaning."""
 
-    objective: Objective
     space: Space
     strategy: StrategyLike
-    max_trials: int | None
-    concurrency: int
     direction: Direction
     observers: tuple[Any, ...]
+    pruner: Pruner | None
+    resume: PathLike | None
+
+
+@dataclass(frozen=True, slots=True)
+class TunerConfig:
+    """Validated arguments of ``Tuner``: its study's, and how its trials run."""
+
+    study: StudyConfig
+    objective: Objective
+    max_trials: int | None
+    concurrency: int
     executor: ExecutorSpec
     trial_timeout: float | None
     trial_memory_limit: int | None
     retries: int
-    pruner: Pruner | None
-    resume: PathLike | None
     is_async: bool
     takes_context: bool
 
@@ -68,29 +80,55 @@ def takes_context(objective: Objective) -> bool:
             positional += 1
     if positional == 0:
         raise ConfigurationError(
-            "objective", f"{objective!r} must take the params dict as its first argument"
+            "objective", f"must take the params dict as its first argument, got {objective!r}"
         )
     return positional >= 2
 
 
-def _optional_int(name: str, value: object, minimum: int) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ConfigurationError(name, f"must be an int >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _optional_seconds(name: str, value: object) -> float | None:
-    if value is None:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not (0 < float(value) < math.inf)
-    ):
-        raise ConfigurationError(name, f"must be a positive number of seconds, got {value!r}")
-    return float(value)
+def make_study_config(
+    space: Space,
+    *,
+    strategy: StrategyLike | None,
+    direction: object,
+    observers: Iterable[Any],
+    pruner: Pruner | None,
+    resume: PathLike | None,
+) -> StudyConfig:
+    """Check a study's arguments, or raise ConfigurationError naming the first bad one."""
+    if not isinstance(space, Space):
+        raise ConfigurationError("space", f"must be an aiotune.Space, got {type(space).__name__}")
+    checked_direction = check_direction(direction)
+    if strategy is not None and not (hasattr(strategy, "suggest") or callable(strategy)):
+        raise ConfigurationError(
+            "strategy",
+            f"must have a suggest(space, history) method or be an async generator function, "
+            f"got {strategy!r}",
+        )
+    try:
+        observer_list = tuple(observers)
+    except TypeError:
+        raise ConfigurationError("observers", f"must be a list, got {observers!r}") from None
+    for observer in observer_list:
+        if not callable(getattr(observer, "on_trial", None)) and not callable(
+            getattr(observer, "on_trials", None)
+        ):
+            raise ConfigurationError(
+                "observers", f"must have an async on_trial(trial, tuner) method, got {observer!r}"
+            )
+    if pruner is not None and not isinstance(pruner, Pruner):
+        raise ConfigurationError(
+            "pruner", f"must have a bind(direction) method, e.g. MedianPruner(), got {pruner!r}"
+        )
+    if resume is not None and not isinstance(resume, str | os.PathLike):
+        raise ConfigurationError("resume", f"must be a path to a journal, got {resume!r}")
+    return StudyConfig(
+        space=space,
+        strategy=Bayesian() if strategy is None else strategy,
+        direction=checked_direction,
+        observers=observer_list,
+        pruner=pruner,
+        resume=resume,
+    )
 
 
 def make_config(
@@ -100,74 +138,52 @@ def make_config(
     strategy: StrategyLike | None,
     max_trials: int | None,
     concurrency: int | None,
-    direction: str,
-    observers: Sequence[Any],
+    direction: object,
+    observers: Iterable[Any],
     executor: ExecutorSpec | None,
     trial_timeout: float | None,
     trial_memory_limit: int | None,
     retries: int,
     pruner: Pruner | None,
     resume: PathLike | None,
-) -> StudyConfig:
-    """Check every argument and return the study's configuration, or raise ConfigurationError."""
+) -> TunerConfig:
+    """Check every argument of a Tuner, or raise ConfigurationError naming the first bad one."""
     if not callable(objective):
         raise ConfigurationError("objective", f"must be callable, got {objective!r}")
-    if not isinstance(space, Space):
-        raise ConfigurationError("space", f"must be an aiotune.Space, got {type(space).__name__}")
-    if direction not in ("maximize", "minimize"):
-        raise ConfigurationError(
-            "direction", f"must be 'maximize' or 'minimize', got {direction!r}"
-        )
-    if strategy is not None and not (hasattr(strategy, "suggest") or callable(strategy)):
-        raise ConfigurationError(
-            "strategy",
-            f"must have a suggest(space, history) method or be an async generator function, "
-            f"got {strategy!r}",
-        )
-    for observer in observers:
-        if not callable(getattr(observer, "on_trial", None)) and not callable(
-            getattr(observer, "on_trials", None)
-        ):
-            raise ConfigurationError(
-                "observers", f"{observer!r} has no async on_trial(trial, tuner) method"
-            )
+    study = make_study_config(
+        space,
+        strategy=strategy,
+        direction=direction,
+        observers=observers,
+        pruner=pruner,
+        resume=resume,
+    )
     is_async = is_async_objective(objective)
     if executor is None:
         executor = "process"
     elif is_async:
         raise ConfigurationError(
-            "executor", "an async def objective runs on the event loop; executor= is for sync ones"
+            "executor", "must be left out: an async def objective runs on the event loop"
         )
     if not isinstance(executor, Executor) and executor not in ("process", "thread"):
         raise ConfigurationError(
             "executor",
             f"must be 'process', 'thread' or a concurrent.futures.Executor, got {executor!r}",
         )
-    memory_limit = _optional_int("trial_memory_limit", trial_memory_limit, 1)
+    memory_limit = optional_int("trial_memory_limit", trial_memory_limit, 1)
     if memory_limit is not None and (executor != "process" or is_async):
         raise ConfigurationError(
             "trial_memory_limit", "needs aiotune's own process pool (executor='process')"
         )
-    if pruner is not None and not isinstance(pruner, Pruner):
-        raise ConfigurationError(
-            "pruner",
-            f"must have a bind(direction) method, e.g. aiotune.MedianPruner(); got {pruner!r}",
-        )
-    concurrency = _optional_int("concurrency", concurrency, 1) or os.cpu_count() or 1
-    return StudyConfig(
+    return TunerConfig(
+        study=study,
         objective=objective,
-        space=space,
-        strategy=Bayesian() if strategy is None else strategy,
-        max_trials=_optional_int("max_trials", max_trials, 1),
-        concurrency=concurrency,
-        direction=direction,  # type: ignore[arg-type]  # checked above
-        observers=tuple(observers),
+        max_trials=optional_int("max_trials", max_trials, 1),
+        concurrency=optional_int("concurrency", concurrency, 1) or os.cpu_count() or 1,
         executor=executor,
-        trial_timeout=_optional_seconds("trial_timeout", trial_timeout),
+        trial_timeout=optional_seconds("trial_timeout", trial_timeout),
         trial_memory_limit=memory_limit,
-        retries=_optional_int("retries", retries, 0) or 0,
-        pruner=pruner,
-        resume=resume,
+        retries=check_int("retries", retries, 0),
         is_async=is_async,
         takes_context=takes_context(objective),
     )

@@ -37,6 +37,7 @@ class _Pump:
         self.send, self.receive = anyio.create_memory_object_stream[_Event](math.inf)
         self.scope = anyio.CancelScope(shield=True)
         self.critical = bool(getattr(observer, "critical", False))
+        self.detached = False
 
 
 class Fanout:
@@ -69,7 +70,8 @@ class Fanout:
                 if hasattr(pump.observer, "on_start"):
                     starting.start_soon(self._start_one, pump)
         for pump in self._pumps:
-            task_group.start_soon(self._run, pump)
+            if not pump.detached:  # one whose on_start failed gets nothing more
+                task_group.start_soon(self._run, pump)
 
     async def _start_one(self, pump: _Pump) -> None:
         try:
@@ -148,6 +150,7 @@ class Fanout:
             (trials if kind == "trial" else reports).append(payload)
 
     def _detach(self, pump: _Pump, hook: str, exc: Exception) -> None:
+        pump.detached = True
         pump.receive.close()
         if pump.critical:
             self._on_critical(exc)
