@@ -14,6 +14,8 @@ PUBLIC = {
     "TuningResult", "ObserverFailure", "History",
     # running a study
     "Tuner", "tune", "run", "load", "TrialContext", "DaskExecutor",
+    # ask and tell
+    "Study", "AskedTrial",
     # strategies and observers
     "Strategy", "Grid", "Random", "Bayesian", "Observer", "JsonlWriter", "Patience", "Target",
     "TimeBudget", "MaxFailures",
@@ -38,6 +40,12 @@ def test_every_public_name_resolves_is_documented_and_reports_aiotune() -> None:
         if inspect.isclass(value) or inspect.isfunction(value):
             assert value.__module__ == "aiotune", name
     assert "Space" in dir(at)
+
+
+def test_star_import_gives_the_public_surface() -> None:
+    namespace: dict[str, object] = {}
+    exec("from aiotune import *", namespace)
+    assert set(namespace) - {"__builtins__"} == PUBLIC
 
 
 def test_every_error_is_a_tuning_error() -> None:

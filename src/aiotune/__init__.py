@@ -16,6 +16,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+# The public surface, listed once: each name and the module it lives in. Type
+# checkers and IDEs read these imports; at run time they are read from this
+# very block (see _homes) and each name is imported on first use, so a worker
+# process that only runs a trial pays for neither numpy nor anyio.
 if TYPE_CHECKING:
     from aiotune.errors import ConfigurationError as ConfigurationError
     from aiotune.errors import JournalError as JournalError
@@ -50,6 +54,8 @@ if TYPE_CHECKING:
     from aiotune.strategies import Grid as Grid
     from aiotune.strategies import Random as Random
     from aiotune.strategies import Strategy as Strategy
+    from aiotune.study import AskedTrial as AskedTrial
+    from aiotune.study import Study as Study
     from aiotune.trial import ObserverFailure as ObserverFailure
     from aiotune.trial import Trial as Trial
     from aiotune.trial import TrialError as TrialError
@@ -61,99 +67,28 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ASHA",
-    "Bayesian",
-    "Bool",
-    "Categorical",
-    "ConfigurationError",
-    "DaskExecutor",
-    "Float",
-    "Grid",
-    "History",
-    "Int",
-    "JournalError",
-    "JsonlWriter",
-    "MaxFailures",
-    "MedianPruner",
-    "MissingExtraError",
-    "NoCompleteTrialError",
-    "ObjectiveError",
-    "Observer",
-    "ObserverFailure",
-    "Patience",
-    "Pruned",
-    "Pruner",
-    "PrunerState",
-    "Random",
-    "Space",
-    "SpaceError",
-    "Strategy",
-    "StrategyError",
-    "Target",
-    "TimeBudget",
-    "Trial",
-    "TrialContext",
-    "TrialError",
-    "TrialStatus",
-    "Tuner",
-    "TunerStateError",
-    "TuningError",
-    "TuningResult",
-    "load",
-    "run",
-    "tune",
-]
+_HOMES: dict[str, str] = {}
 
-# Names load on first use, so a worker process that only needs to run a trial
-# does not pay for numpy, anyio and the rest at start-up (see execution/pool.py).
-_HOMES: dict[str, str] = {
-    "ConfigurationError": "aiotune.errors",
-    "JournalError": "aiotune.errors",
-    "MissingExtraError": "aiotune.errors",
-    "NoCompleteTrialError": "aiotune.errors",
-    "ObjectiveError": "aiotune.errors",
-    "Pruned": "aiotune.errors",
-    "SpaceError": "aiotune.errors",
-    "StrategyError": "aiotune.errors",
-    "TunerStateError": "aiotune.errors",
-    "TuningError": "aiotune.errors",
-    "TrialContext": "aiotune.execution.context",
-    "History": "aiotune.history",
-    "DaskExecutor": "aiotune.integrations.dask",
-    "JsonlWriter": "aiotune.journal",
-    "load": "aiotune.journal",
-    "Observer": "aiotune.observers.base",
-    "MaxFailures": "aiotune.observers.stopping",
-    "Patience": "aiotune.observers.stopping",
-    "Target": "aiotune.observers.stopping",
-    "TimeBudget": "aiotune.observers.stopping",
-    "ASHA": "aiotune.pruning",
-    "MedianPruner": "aiotune.pruning",
-    "Pruner": "aiotune.pruning",
-    "PrunerState": "aiotune.pruning",
-    "Bool": "aiotune.space",
-    "Categorical": "aiotune.space",
-    "Float": "aiotune.space",
-    "Int": "aiotune.space",
-    "Space": "aiotune.space",
-    "Bayesian": "aiotune.strategies",
-    "Grid": "aiotune.strategies",
-    "Random": "aiotune.strategies",
-    "Strategy": "aiotune.strategies",
-    "ObserverFailure": "aiotune.trial",
-    "Trial": "aiotune.trial",
-    "TrialError": "aiotune.trial",
-    "TrialStatus": "aiotune.trial",
-    "TuningResult": "aiotune.trial",
-    "Tuner": "aiotune.tuner",
-    "run": "aiotune.tuner",
-    "tune": "aiotune.tuner",
-}
+
+def _homes() -> dict[str, str]:
+    """Each public name's module, read from the ``if TYPE_CHECKING:`` block above."""
+    if not _HOMES:
+        import ast
+
+        source = __spec__.loader.get_source(__name__)  # type: ignore[union-attr]
+        for node in ast.parse(source or "").body:
+            if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+                for statement in node.body:
+                    if isinstance(statement, ast.ImportFrom) and statement.module:
+                        for alias in statement.names:
+                            _HOMES[alias.asname or alias.name] = statement.module
+    return _HOMES
 
 
 def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
+    if name == "__all__":
+        return sorted(_homes())
+    home = _homes().get(name)
     if home is None:
         raise AttributeError(f"module 'aiotune' has no attribute {name!r}")
     value = getattr(importlib.import_module(home), name)
@@ -167,4 +102,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(_homes()))

@@ -244,6 +244,7 @@ class Study:
         yields invalid params (which fails the study).
         """
         live = self._require_open("ask")
+        pulled = None  # stays None when stop() cancels the wait on the strategy
         async with live.pull_lock:  # the strategy is pulled from one task at a time
             with anyio.CancelScope() as live.pulling:
                 pulled = await self._next()
@@ -331,6 +332,7 @@ class Study:
             duration=max(0.0, finished_at - entry.started_at),
         )
         self._finish(trial)
+        await anyio.lowlevel.checkpoint()  # let the observers take it before the next ask
         return trial
 
     def _asked(self, number: int, what: str) -> _InFlight:

@@ -13,7 +13,14 @@ if TYPE_CHECKING:
 
 
 class StudyHandle(Protocol):
-    """The view of a running study that observers get (a :class:`aiotune.Tuner` is one)."""
+    """The view of a running study that observers get as their ``tuner`` argument.
+
+    Both kinds of study are one: an observer of ``tune``/:class:`aiotune.Tuner`
+    gets the Tuner, an observer of an ask/tell :class:`aiotune.Study` gets the
+    Study, and the same observer (the journal, ``Patience``, ...) works under
+    either. This is the one place the handle is defined; ``mypy`` checks that
+    both classes satisfy it where they hand themselves to their observers.
+    """
 
     @property
     def space(self) -> Space:
