@@ -498,3 +498,32 @@ async def test_observers_whose_on_start_raises() -> None:
         await tuner.run()
     assert len(tuner.history) == 0
     assert witness.trials == []
+
+
+@pytest.mark.parametrize(
+    ("build", "argument"),
+    [
+        (lambda: at.Random(seed=-1), "seed"),
+        (lambda: at.Bayesian(seed="7"), "seed"),
+        (lambda: at.Bayesian(n_initial=0), "n_initial"),
+        (lambda: at.Patience(0), "Patience(n)"),
+        (lambda: at.MaxFailures(True), "MaxFailures(n)"),
+        (lambda: at.Target(float("nan")), "Target(score)"),
+        (lambda: at.TimeBudget(0), "TimeBudget(seconds)"),
+        (lambda: at.MedianPruner(min_trials=0), "min_trials"),
+        (lambda: at.ASHA(reduction_factor=1), "reduction_factor"),
+        (lambda: at.MedianPruner().bind("up"), "direction"),  # type: ignore[arg-type]
+        (lambda: at.JsonlWriter("j.jsonl", durability="sometimes"), "durability"),  # type: ignore[arg-type]
+        (lambda: at.load("j.jsonl", on_corrupt="ignore"), "on_corrupt"),  # type: ignore[arg-type]
+        (lambda: at.Tuner(objectives.sum_xy, XY, trial_timeout=float("inf")), "trial_timeout"),
+        (lambda: at.Study(XY, direction="up"), "direction"),  # type: ignore[arg-type]
+    ],
+)
+def test_every_argument_check_says_what_it_wanted_and_what_it_got(
+    build: Any, argument: str
+) -> None:
+    with pytest.raises(at.ConfigurationError) as caught:
+        build()
+    assert caught.value.argument == argument
+    assert str(caught.value).startswith(f"{argument}: must be ")
+    assert ", got " in str(caught.value)

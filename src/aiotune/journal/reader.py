@@ -13,7 +13,8 @@ import os
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal
 
-from aiotune.errors import ConfigurationError, JournalError
+from aiotune._checks import check_choice
+from aiotune.errors import JournalError
 from aiotune.journal.format import decode_header, decode_trial, parse_line, same_study
 from aiotune.space import Space
 from aiotune.trial import Direction, Trial, TuningResult
@@ -52,8 +53,7 @@ def read_journal(path: str | os.PathLike[str], *, on_corrupt: OnCorrupt = "raise
     ``on_corrupt="skip"`` it is logged and listed in ``skipped_lines`` instead.
     A missing, empty or header-less file always raises.
     """
-    if on_corrupt not in ("raise", "skip"):
-        raise ConfigurationError("on_corrupt", f"must be 'raise' or 'skip', not {on_corrupt!r}")
+    check_choice("on_corrupt", on_corrupt, ("raise", "skip"))
     where = os.fspath(path)
     try:
         file = open(where, "rb")  # closed by the with below

@@ -11,7 +11,8 @@ import anyio
 import anyio.to_thread
 from aiofiles.threadpool.binary import AsyncFileIO
 
-from aiotune.errors import ConfigurationError, JournalError
+from aiotune._checks import check_choice
+from aiotune.errors import JournalError
 from aiotune.journal.format import (
     decode_header,
     encode_header,
@@ -49,12 +50,8 @@ class JsonlWriter:
     critical = True
 
     def __init__(self, path: str | os.PathLike[str], *, durability: Durability = "flush") -> None:
-        if durability not in ("flush", "fsync"):
-            raise ConfigurationError(
-                "durability", f"must be 'flush' or 'fsync', not {durability!r}"
-            )
         self._path = os.fspath(path)
-        self._durability: Durability = durability
+        self._durability: Durability = check_choice("durability", durability, ("flush", "fsync"))
         self._file: AsyncFileIO | None = None
 
     @property

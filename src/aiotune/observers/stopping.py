@@ -6,18 +6,9 @@ recorded. The first reason given becomes ``TuningResult.stop_reason``.
 
 from __future__ import annotations
 
-import math
-import numbers
-
-from aiotune.errors import ConfigurationError
+from aiotune._checks import check_finite, check_int, check_seconds
 from aiotune.observers.base import StudyHandle
 from aiotune.trial import Trial, TrialStatus, is_better
-
-
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(name, f"must be an int >= 1, got {value!r}")
-    return value
 
 
 class Patience:
@@ -28,7 +19,7 @@ class Patience:
     """
 
     def __init__(self, n: int) -> None:
-        self.n = _positive_int("Patience(n)", n)
+        self.n = check_int("Patience(n)", n, 1)
         self._best: float | None = None
         self._since = 0
 
@@ -54,13 +45,7 @@ class Target:
     """Stop as soon as a trial completes with a score at least as good as ``score``."""
 
     def __init__(self, score: float) -> None:
-        if (
-            isinstance(score, bool)
-            or not isinstance(score, numbers.Real)
-            or not math.isfinite(score)
-        ):
-            raise ConfigurationError("Target(score)", f"must be a finite number, got {score!r}")
-        self.score: float = float(score)
+        self.score: float = check_finite("Target(score)", score)
 
     async def on_trial(self, trial: Trial, tuner: StudyHandle) -> None:
         """Stop the study when ``trial`` reaches the target."""
@@ -79,15 +64,7 @@ class TimeBudget:
     """Stop launching trials ``seconds`` after the study starts (in-flight trials finish)."""
 
     def __init__(self, seconds: float) -> None:
-        if (
-            isinstance(seconds, bool)
-            or not isinstance(seconds, numbers.Real)
-            or not (0 < seconds < math.inf)
-        ):
-            raise ConfigurationError(
-                "TimeBudget(seconds)", f"must be a positive finite number, got {seconds!r}"
-            )
-        self.seconds: float = float(seconds)
+        self.seconds: float = check_seconds("TimeBudget(seconds)", seconds)
 
     async def on_start(self, tuner: StudyHandle) -> None:
         """Arm the study's clock."""
@@ -104,7 +81,7 @@ class MaxFailures:
     """Stop after ``n`` trials have failed or timed out (in total, not in a row)."""
 
     def __init__(self, n: int) -> None:
-        self.n = _positive_int("MaxFailures(n)", n)
+        self.n = check_int("MaxFailures(n)", n, 1)
         self._failures = 0
 
     async def on_trial(self, trial: Trial, tuner: StudyHandle) -> None:

@@ -6,8 +6,9 @@ import bisect
 import logging
 from typing import TYPE_CHECKING
 
+from aiotune._checks import check_direction, check_int
 from aiotune.errors import ConfigurationError
-from aiotune.pruning.base import Ranked, check_direction, check_int, check_value
+from aiotune.pruning.base import Ranked, check_value
 from aiotune.trial import TrialStatus
 
 if TYPE_CHECKING:

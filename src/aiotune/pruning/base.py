@@ -31,11 +31,8 @@ from __future__ import annotations
 
 import bisect
 import math
-import numbers
 from collections.abc import ItemsView, Iterator
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, runtime_checkable
-
-from aiotune.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from aiotune.trial import Direction, Trial
@@ -74,25 +71,6 @@ class Pruner(Protocol):
     def bind(self, direction: Direction) -> PrunerState:
         """A fresh state for a study that goes in ``direction``."""
         ...
-
-
-def check_direction(direction: object) -> Direction:
-    """``direction`` if it is ``"maximize"`` or ``"minimize"``, else ConfigurationError."""
-    if direction == "maximize":
-        return "maximize"
-    if direction == "minimize":
-        return "minimize"
-    raise ConfigurationError("direction", f"must be 'maximize' or 'minimize', got {direction!r}")
-
-
-def check_int(argument: str, value: object, minimum: int) -> int:
-    """``value`` as an ``int`` if it is an integer ``>= minimum`` (not a bool).
-
-    Anything else raises :class:`~aiotune.errors.ConfigurationError` naming ``argument``.
-    """
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ConfigurationError(argument, f"must be an int >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def check_value(number: int, step: int, value: float) -> None:

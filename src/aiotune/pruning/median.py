@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from aiotune.pruning.base import Ranked, check_direction, check_int, check_value
+from aiotune._checks import check_direction, check_int
+from aiotune.pruning.base import Ranked, check_value
 from aiotune.trial import TrialStatus
 
 if TYPE_CHECKING:

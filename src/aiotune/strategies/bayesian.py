@@ -29,14 +29,14 @@ from __future__ import annotations
 
 import logging
 import math
-import secrets
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.stats import qmc  # type: ignore[import-untyped]
 
-from aiotune.errors import ConfigurationError, SpaceError
+from aiotune._checks import check_seed, optional_int
+from aiotune.errors import SpaceError
 from aiotune.strategies import _acquisition as acq
 from aiotune.strategies._encoding import Encoding, Key
 from aiotune.strategies._gp import (
@@ -62,14 +62,6 @@ _N_RANDOM = 512  # uniform candidates per ask
 _N_LOCAL = 256  # candidates perturbed around the best trials
 _N_TOP = 5  # ... around this many of them
 _N_STARTS = 6  # candidates refined by L-BFGS-B
-
-
-def _check_seed(seed: object) -> int:
-    if seed is None:
-        return secrets.randbits(63)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ConfigurationError("seed", f"must be a non-negative int, got {seed!r}")
-    return seed
 
 
 def _warp(y: Array) -> Array:
@@ -261,12 +253,8 @@ class Bayesian:
     """
 
     def __init__(self, seed: int | None = None, *, n_initial: int | None = None) -> None:
-        self.seed = _check_seed(seed)
-        if n_initial is not None and (
-            isinstance(n_initial, bool) or not isinstance(n_initial, int) or n_initial < 1
-        ):
-            raise ConfigurationError("n_initial", f"must be a positive int, got {n_initial!r}")
-        self.n_initial = n_initial
+        self.seed = check_seed(seed)
+        self.n_initial = optional_int("n_initial", n_initial, 1)
 
     def suggest(self, space: Space, history: History) -> AsyncIterator[Params]:
         """Yield model-based params forever; the study's ``max_trials`` or observers end it

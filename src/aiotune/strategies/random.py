@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from aiotune.errors import ConfigurationError
+from aiotune._checks import check_seed
 from aiotune.strategies.base import drive
 from aiotune.trial import Params, Trial
 
@@ -43,9 +42,7 @@ class Random:
     """
 
     def __init__(self, seed: int | None = None) -> None:
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-            raise ConfigurationError("seed", f"must be a non-negative int, got {seed!r}")
-        self.seed = secrets.randbits(63) if seed is None else seed
+        self.seed = check_seed(seed)
 
     def suggest(self, space: Space, history: History) -> AsyncIterator[Params]:
         """Yield random params forever; the study's ``max_trials`` or observers end it."""
