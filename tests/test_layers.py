@@ -23,7 +23,7 @@ MIDDLE = {
     "observers": set(),
     "journal": {"observers"},
 }
-TOP = {"config", "study", "tuner"}
+TOP = {"_config", "study", "tuner"}
 
 
 def _layer_of(module: str) -> str:

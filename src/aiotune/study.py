@@ -29,7 +29,7 @@ from typing import Any
 import anyio
 
 from aiotune._checks import check_finite, check_int
-from aiotune.config import PathLike, StudyConfig, make_study_config
+from aiotune._config import PathLike, StudyConfig, make_study_config
 from aiotune.errors import (
     ConfigurationError,
     JournalError,
@@ -40,8 +40,8 @@ from aiotune.errors import (
 )
 from aiotune.history import History
 from aiotune.journal import read_journal
+from aiotune.observers._fanout import Fanout
 from aiotune.observers.base import StudyHandle
-from aiotune.observers.fanout import Fanout
 from aiotune.pruning import Pruner, PrunerState
 from aiotune.space import Space
 from aiotune.strategies import StrategyLike, suggest_function

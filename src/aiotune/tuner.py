@@ -19,7 +19,7 @@ import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from aiotune.config import Objective, PathLike, TunerConfig, make_config
+from aiotune._config import Objective, PathLike, TunerConfig, make_config
 from aiotune.errors import ConfigurationError, ObjectiveError, TunerStateError, TuningError
 from aiotune.execution.dask import dask_link
 from aiotune.execution.executors import ExecutorSpec, executor_scope, starts_reported
