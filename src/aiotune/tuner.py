@@ -35,7 +35,7 @@ from aiotune.execution.executors import ExecutorSpec, executor_scope, starts_rep
 from aiotune.execution.hub import ReportHub
 from aiotune.execution.runner import TrialPlan, cancelled_trial, run_trial
 from aiotune.history import History
-from aiotune.journal import read_journal
+from aiotune.journal import read_for_resume
 from aiotune.observers.fanout import Fanout
 from aiotune.pruning import Pruner, PrunerState
 from aiotune.space import Space
@@ -294,7 +294,7 @@ class Tuner:
         self._result = self._make_result(fanout)
 
     async def _load_resume(self, path: PathLike) -> None:
-        journal = await anyio.to_thread.run_sync(read_journal, path)
+        journal = await read_for_resume(path, self)  # refused while another study writes it
         if journal.space.fingerprint != self.space.fingerprint:
             differences = "; ".join(self.space.diff(journal.space)) or "definitions differ"
             raise JournalError(path, None, f"cannot resume a different space: {differences}")

@@ -34,7 +34,7 @@ Every other line records one finished trial::
      "started_at": 1732712346.0,           # seconds since the epoch, or null
      "finished_at": 1732712350.5,          # seconds since the epoch, or null
      "duration": 4.5,                      # seconds, or null
-     "worker": "pid-4242"}                 # or null
+     "worker": "host:4242"}                # "hostname:pid" that ran it, or null
 
 A writer that finds the file's last line torn (a previous writer was killed
 mid-line) ends it with ``\n`` and writes a repair line right after it::
