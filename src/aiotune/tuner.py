@@ -30,9 +30,8 @@ from aiotune.errors import (
     TunerStateError,
     TuningError,
 )
-from aiotune.execution.dask import dask_link
-from aiotune.execution.executors import ExecutorSpec, executor_scope, starts_reported
-from aiotune.execution.hub import ReportHub
+from aiotune.execution.executors import ExecutorSpec, executor_scope, route_reports
+from aiotune.execution.inbox import ReportInbox
 from aiotune.execution.runner import TrialPlan, cancelled_trial, run_trial
 from aiotune.history import History
 from aiotune.journal import read_for_resume
@@ -131,7 +130,7 @@ class Tuner:
         self._fanout: Fanout | None = None
         self._stream_send: MemoryObjectSendStream[Trial] | None = None
         self._stream_receive: MemoryObjectReceiveStream[Trial] | None = None
-        self._hub: ReportHub | None = None
+        self._inbox: ReportInbox | None = None
         self._pruning: PrunerState | None = None
 
     # -- what observers and callers see --------------------------------------------------
@@ -246,30 +245,30 @@ class Tuner:
         pruning = None if config.pruner is None else config.pruner.bind(self.direction)
         if pruning is not None and self._history.trials:  # a resumed study: warm start
             await anyio.to_thread.run_sync(_warm_start, pruning, self._history.trials)
-        hub = ReportHub(
+        inbox = ReportInbox(
             asyncio.get_running_loop(),
             decide=None if pruning is None else pruning.report,
             on_report=self._on_report,
         )
-        self._hub, self._pruning = hub, pruning
+        self._inbox, self._pruning = inbox, pruning
         fanout = self._fanout = Fanout(config.observers, self, self._fail)
         async with (
             executor_scope(
                 config.executor, workers=config.concurrency, memory_limit=config.trial_memory_limit
             ) as executor,
-            dask_link(executor, hub) as link,
+            route_reports(executor, inbox) as route,
         ):
             plan = TrialPlan(
                 objective=config.objective,
                 takes_context=config.takes_context,
                 executor=None if config.is_async else executor,
-                hub=hub,
+                inbox=inbox,
                 timeout=config.trial_timeout,
                 retries=config.retries,
-                starts_reported=config.is_async or starts_reported(executor) or link is not None,
-                remote_transport=None if link is None else link.remote,
+                starts_reported=config.is_async or route.starts_reported,
+                remote_channel=route.remote_channel,
             )
-            if pruning is not None and not plan.starts_reported:
+            if pruning is not None and not (config.is_async or route.reports_live):
                 logger.warning(
                     "pruner=%r cannot stop trials on %r: its workers cannot report back while "
                     "they run (intermediate values are still recorded); use executor='process', "
@@ -354,7 +353,7 @@ class Tuner:
         try:
             trial = await run_trial(plan, number, params)
         except anyio.get_cancelled_exc_class():
-            self._finish(cancelled_trial(number, params, plan.hub))
+            self._finish(cancelled_trial(number, params, plan.inbox))
             raise
         except Exception as exc:  # an aiotune bug: fail the study, not silently
             self._fail(exc)
@@ -365,8 +364,8 @@ class Tuner:
 
     def _finish(self, trial: Trial) -> None:
         if self._pruning is not None:
-            assert self._hub is not None
-            self._hub.call_locked(self._pruning.finish, trial)
+            assert self._inbox is not None
+            self._inbox.call_locked(self._pruning.finish, trial)
         self._history.record(trial)
         assert self._fanout is not None
         assert self._stream_send is not None
