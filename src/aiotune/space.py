@@ -685,6 +685,17 @@ class Space(Mapping[str, Domain]):
         """Whether any parameter has a condition (``when=``)."""
         return bool(self._conditions)
 
+    @property
+    def conditions(self) -> dict[str, dict[str, tuple[Any, ...]]]:
+        """``{name: {parent: (value, ...)}}`` for each conditional parameter, a parent's
+        entry before its children's; values as the parent's domain normalises them."""
+        return {
+            name: {parent: tuple(value for _, value in keys) for parent, keys in conds}
+            for name, conds in sorted(
+                self._conditions.items(), key=lambda item: self._order.index(item[0])
+            )
+        }
+
     def _holds(self, name: str, values: Mapping[str, Any]) -> bool:
         """Whether ``name`` is active, given the values of the active parameters so far."""
         for parent, keys in self._conditions.get(name, ()):
