@@ -322,3 +322,138 @@ async def test_tune_gives_the_objective_only_active_params() -> None:
         assert space.validate(params) == params
         assert set(params) == set(space.active(params))
     assert {t.params["model"] for t in result.trials} == {"svm", "rf", "knn"}
+
+
+# --- initial= and warm_start= --------------------------------------------------------------
+
+LINE = Space(x=Int(0, 5), flag=Bool())  # 12 points
+
+
+async def int_score(params: dict[str, Any]) -> float:
+    return float(params["x"] + params["flag"])
+
+
+def recording(seen: list[list[dict[str, Any]]], inner: Any) -> Any:
+    """A user strategy that records the trials in the history at each of its asks."""
+
+    async def strategy(space: Space, history: at.History) -> Any:
+        generator = inner.suggest(space, history)
+        try:
+            while True:
+                seen.append([dict(t.params) for t in history.trials])
+                try:
+                    params = await anext(generator)
+                except StopAsyncIteration:
+                    return
+                yield params
+        finally:
+            await generator.aclose()
+
+    return strategy
+
+
+async def test_initial_points_run_first_and_the_strategy_sees_them() -> None:
+    initial = [{"x": 5, "flag": True}, {"x": 0, "flag": False}, {"x": 5.0, "flag": True}]
+    seen: list[list[dict[str, Any]]] = []
+    result = await at.tune(
+        int_score,
+        LINE,
+        strategy=recording(seen, at.Random(seed=0)),
+        initial=initial,
+        max_trials=5,
+        concurrency=1,
+    )
+    assert [t.params for t in result.trials[:2]] == initial[:2]  # the duplicate runs once
+    assert len(result.trials) == 5
+    # The strategy was first asked after both initial points had finished.
+    assert seen[0] == initial[:2]
+    assert result.best is not None
+    assert result.best.params == {"x": 5, "flag": True}
+
+
+def test_a_bad_initial_point_is_a_space_error_up_front() -> None:
+    with pytest.raises(SpaceError, match=r"initial\[1\]") as info:
+        at.Tuner(int_score, LINE, initial=[{"x": 1, "flag": True}, {"x": 9, "flag": True}])
+    assert info.value.param == "x"
+    with pytest.raises(SpaceError, match=r"initial\[0\]: params do not match") as info:
+        at.Tuner(int_score, model_space(), initial=[{"model": "rf", "n_estimators": 10, "C": 1}])
+    assert info.value.param == "C"
+    with pytest.raises(at.ConfigurationError, match="initial"):
+        at.Tuner(int_score, LINE, initial={"x": 1, "flag": True})
+
+
+async def test_initial_points_in_the_journal_are_not_rerun_on_resume(tmp_path: Any) -> None:
+    journal = tmp_path / "trials.jsonl"
+    initial = [{"x": 1, "flag": True}, {"x": 2, "flag": True}, {"x": 3, "flag": True}]
+    kwargs: dict[str, Any] = {"strategy": at.Random(seed=1), "initial": initial}
+    first = await at.tune(
+        int_score, LINE, max_trials=2, observers=[at.JsonlWriter(journal)], **kwargs
+    )
+    assert [t.params for t in first.trials] == initial[:2]
+    again = await at.tune(int_score, LINE, max_trials=6, resume=journal, **kwargs)
+    params = [t.params for t in again.trials]
+    assert params[:3] == initial  # the third initial point comes next, the first two not again
+    assert len(again.trials) == 6
+
+
+async def test_warm_start_informs_the_strategy_without_joining_the_study(tmp_path: Any) -> None:
+    journal = tmp_path / "earlier.jsonl"
+    earlier = await at.tune(
+        int_score,
+        LINE,
+        strategy=at.Grid(),
+        max_trials=8,
+        observers=[at.JsonlWriter(journal)],
+    )
+    seen: list[list[dict[str, Any]]] = []
+    for source in (earlier, journal, [journal]):
+        seen.clear()
+        result = await at.tune(
+            int_score,
+            LINE,
+            strategy=recording(seen, at.Bayesian(seed=0, n_initial=2)),
+            warm_start=source,
+            concurrency=1,
+        )
+        # Only the 4 points the earlier study did not try are run; then the space is spent.
+        assert result.stop_reason == "strategy exhausted"
+        assert len(result.trials) == 4
+        assert [t.number for t in result.trials] == [0, 1, 2, 3]
+        done = {tuple(t.params.items()) for t in earlier.trials}
+        assert not done & {tuple(t.params.items()) for t in result.trials}
+        assert seen[0] == [t.params for t in earlier.trials]  # told before the first ask
+
+
+async def test_warm_start_counts_nothing_toward_max_trials_and_grid_skips_its_points() -> None:
+    earlier = await at.tune(int_score, LINE, strategy=at.Random(seed=2), max_trials=3)
+    result = await at.tune(int_score, LINE, strategy=at.Grid(), warm_start=earlier, max_trials=5)
+    assert len(result.trials) == 5
+    earlier_points = {tuple(t.params.items()) for t in earlier.trials}
+    assert not earlier_points & {tuple(t.params.items()) for t in result.trials}
+
+
+async def test_warm_start_skips_trials_that_do_not_fit_with_one_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    wide = Space(x=Int(0, 20), flag=Bool())
+    earlier = await at.tune(int_score, wide, strategy=at.Random(seed=4), max_trials=12)
+    fitting = sum(t.params["x"] <= 5 for t in earlier.trials)
+    assert 0 < fitting < 12
+    with caplog.at_level("WARNING", logger="aiotune"):
+        result = await at.tune(
+            int_score, LINE, strategy=at.Random(seed=0), warm_start=earlier, max_trials=2
+        )
+    lines = [r.getMessage() for r in caplog.records if "warm_start" in r.getMessage()]
+    assert lines == [f"warm_start: skipped {12 - fitting} of 12 complete trials whose params "
+                     "do not fit the space"]  # fmt: skip
+    assert len(result.trials) == 2
+
+
+async def test_bad_warm_start_is_a_configuration_error() -> None:
+    with pytest.raises(at.ConfigurationError, match="warm_start"):
+        at.Tuner(int_score, LINE, warm_start=42)
+    with pytest.raises(at.ConfigurationError, match="warm_start"):
+        at.Tuner(int_score, LINE, warm_start=[{"x": 1}])
+    earlier = await at.tune(int_score, LINE, strategy=at.Random(seed=2), max_trials=2)
+    with pytest.raises(at.ConfigurationError, match="to maximize its score, this one is to"):
+        await at.tune(int_score, LINE, direction="minimize", warm_start=earlier, max_trials=2)
