@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import pickle
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
@@ -39,6 +39,13 @@ from aiotune.observers.fanout import Fanout
 from aiotune.pruning import Pruner, PrunerState
 from aiotune.space import Space
 from aiotune.strategies import StrategyLike, suggest_function
+from aiotune.strategies.primed import (
+    WarmSource,
+    check_initial,
+    check_warm_start,
+    fitting_trials,
+    primed,
+)
 from aiotune.trial import Direction, Params, Trial, TrialStatus, TuningResult
 
 logger = logging.getLogger("aiotune")
@@ -84,6 +91,11 @@ class Tuner:
     * ``pruner`` — ``MedianPruner(...)`` or ``ASHA(...)``: stops hopeless
       trials from their ``trial.report(value, step)`` values.
     * ``resume`` — a journal to continue: its trials are not rerun.
+    * ``initial`` — params to evaluate first (checked now: ``SpaceError``);
+      on resume, those already in the journal are not rerun.
+    * ``warm_start`` — journal path(s) or ``TuningResult``(s) of earlier
+      studies: their complete trials inform the strategy, but are not rerun,
+      counted or recorded here.
     """
 
     def __init__(
@@ -102,6 +114,8 @@ class Tuner:
         retries: int = 0,
         pruner: Pruner | None = None,
         resume: PathLike | None = None,
+        initial: Sequence[Mapping[str, Any]] | None = None,
+        warm_start: WarmSource | Sequence[WarmSource] | None = None,
     ) -> None:
         self._config: StudyConfig = make_config(
             objective,
@@ -132,6 +146,10 @@ class Tuner:
         self._stream_receive: MemoryObjectReceiveStream[Trial] | None = None
         self._inbox: ReportInbox | None = None
         self._pruning: PrunerState | None = None
+        # initial= / warm_start= (issue 13): checked here, read in _run_study, wrapped in _launch.
+        self._initial = check_initial(self._config.space, initial)
+        self._warm_sources = check_warm_start(warm_start)
+        self._warm_trials: tuple[Trial, ...] = ()
 
     # -- what observers and callers see --------------------------------------------------
 
@@ -238,6 +256,10 @@ class Tuner:
 
     async def _run_study(self) -> None:
         config = self._config
+        if self._warm_sources:  # initial= / warm_start= (issue 13)
+            self._warm_trials = await anyio.to_thread.run_sync(
+                _read_warm_start, self._warm_sources, self.space, self.direction
+            )
         if config.resume is not None:
             await self._load_resume(config.resume)
         if config.executor == "process" and not config.is_async:
@@ -309,7 +331,8 @@ class Tuner:
     async def _launch(self, plan: TrialPlan) -> None:
         config, history = self._config, self._history
         slots = asyncio.Semaphore(config.concurrency)
-        generator = suggest_function(config.strategy)(config.space, history)
+        strategy = primed(config.strategy, self._initial, self._warm_trials)  # issue 13
+        generator = suggest_function(strategy)(config.space, history)
         async with _closing(generator), anyio.create_task_group() as trials:
             # stop() cancels this scope: launching ends wherever it waits (for a free
             # slot, or on a strategy waiting for results); trials in flight go on.
@@ -414,6 +437,20 @@ async def _closing(iterator: AsyncIterator[Params]) -> AsyncIterator[None]:
         aclose = getattr(iterator, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+def _read_warm_start(
+    sources: Sequence[WarmSource], space: Space, direction: Direction
+) -> tuple[Trial, ...]:
+    """The warm-start trials that fit ``space``, journals read here (in a worker thread)."""
+    studies: list[tuple[Direction, Sequence[Trial]]] = []
+    for source in sources:
+        if isinstance(source, TuningResult):
+            studies.append((source.direction, source.trials))
+        else:
+            journal = read_journal(source)
+            studies.append((journal.direction, journal.trials))
+    return fitting_trials(space, direction, studies)
 
 
 def _warm_start(pruning: PrunerState, trials: Iterable[Trial]) -> None:
