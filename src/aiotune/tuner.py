@@ -34,7 +34,7 @@ from aiotune.execution.executors import ExecutorSpec, executor_scope, route_repo
 from aiotune.execution.inbox import ReportInbox
 from aiotune.execution.runner import TrialPlan, cancelled_trial, run_trial
 from aiotune.history import History
-from aiotune.journal import read_for_resume
+from aiotune.journal import read_for_resume, read_journal
 from aiotune.observers.fanout import Fanout
 from aiotune.pruning import Pruner, PrunerState
 from aiotune.space import Space
