@@ -27,3 +27,10 @@ def report_pid_and_hang(params: dict[str, Any], trial: Any) -> float:
     trial.report(float(os.getpid()), 0)
     time.sleep(3600)
     return 0.0
+
+
+def report_twice(params: dict[str, Any], trial: Any) -> float:
+    """Report two intermediate values, then return: shows whether reports reach the study."""
+    trial.report(0.0, 0)
+    trial.report(1.0, 1)
+    return float(params["x"])

@@ -1,8 +1,8 @@
 """aiotune on Dask against aiotune's own process pool, side by side, in one run.
 
 1. Report round trip: ms per ``trial.report`` from a trial on a Dask worker to
-   the orchestrator's ``ReportHub`` and back (``DaskTransport``, driven as the
-   runner drives it), with one trial reporting and with two at once.
+   the orchestrator's ``ReportInbox`` and back (``DaskReportRelay``, driven as
+   the runner drives it), with one trial reporting and with two at once.
 2. Overhead per trial: trivial trials one at a time (concurrency 1), and the
    throughput of trivial trials at concurrency 2.
 3. Parallel efficiency: N trials of a 50 ms CPU-bound objective on 2 workers
@@ -35,11 +35,10 @@ import distributed
 from overhead import timed
 
 import aiotune as at
-import aiotune.tuner
 from aiotune.execution.call import TrialCall
-from aiotune.execution.hub import ReportHub
+from aiotune.execution.inbox import ReportInbox
 from aiotune.execution.pool import WorkerPool
-from aiotune.integrations.dask import DaskTransport
+from aiotune.integrations.dask import DaskReportRelay
 
 SPACE = at.Space(x=at.Float(0.0, 1.0))
 
@@ -56,18 +55,18 @@ async def report_round_trip(client: Any, reports: int, reporters: int) -> float:
     """Mean seconds per report, timed inside ``reporters`` trials running at once."""
     loop = asyncio.get_running_loop()
     executor = client.get_executor(pure=False)
-    hub = ReportHub(loop)
-    async with DaskTransport.for_executor(executor, hub) as link:
+    inbox = ReportInbox(loop)
+    async with DaskReportRelay.for_executor(executor, inbox) as relay:
         calls = []
         for number in range(reporters):
-            hub.watch(number)
+            inbox.watch(number)
             call = TrialCall(
                 reporter,
                 {"n": reports},
                 number,
                 takes_context=True,
                 announce_start=True,
-                remote_transport=link.remote,
+                remote_channel=relay.channel,
             )
             calls.append(loop.run_in_executor(executor, call))
         outcomes = await asyncio.gather(*calls)
@@ -88,6 +87,37 @@ async def study(
     )
 
 
+class _CountReports:
+    """An observer counting the intermediate values that reach the study while it runs."""
+
+    def __init__(self) -> None:
+        self.reports = 0
+
+    async def on_trial(self, trial: at.Trial, tuner: Any) -> None:
+        pass
+
+    async def on_report(self, number: int, step: int, value: float) -> None:
+        self.reports += 1
+
+
+async def reports_reach_the_study(executor: Any) -> bool:
+    """Whether the tuner is wired to Dask: trials' reports reach its observers as they run.
+
+    Without the relay, reports on a Dask worker stay in the trial's record only.
+    """
+    counter = _CountReports()
+    await at.tune(
+        _objectives.report_twice,
+        SPACE,
+        strategy=at.Random(seed=0),
+        max_trials=2,
+        concurrency=2,
+        executor=executor,
+        observers=[counter],
+    )
+    return counter.reports == 4
+
+
 def main() -> None:
     """Measure and print the Markdown table rows."""
     parser = argparse.ArgumentParser(description="aiotune on Dask vs the process pool")
@@ -97,7 +127,6 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     n, b, r, q = args.trials, args.busy_trials, args.repeats, args.trials // 4
-    wired = "DaskTransport" in Path(aiotune.tuner.__file__).read_text()
 
     cluster = distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
@@ -109,6 +138,7 @@ def main() -> None:
         dask = client.get_executor(pure=False)
         asyncio.run(study(dask, 10, 2, _objectives.trivial))  # warm both
         asyncio.run(study(pool, 10, 2, _objectives.trivial))
+        wired = asyncio.run(reports_reach_the_study(dask))
         one = statistics.median(
             asyncio.run(report_round_trip(client, args.reports, 1)) for _ in range(r)
         )
@@ -129,7 +159,7 @@ def main() -> None:
     print(
         f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
         f"Python {platform.python_version()}; dask {distributed.__version__}; "
-        f"tuner runs the DaskTransport: {wired}"
+        f"reports from Dask trials reach the study live: {wired}"
     )
     print(f"date: {time.strftime('%Y-%m-%d')}; medians of {r} runs\n")
     print('| measurement | 2-worker LocalCluster | executor="process" (2 workers) |')

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aiotune.execution.transport import Transport, request_worker_exit, worker_transport
+from aiotune.execution.channel import ReportChannel, request_worker_exit, worker_channel
 
 
 def identity(x: Any) -> Any:
@@ -85,20 +85,20 @@ def write_pid_and_wait(pid_path: str, go_path: str | None = None, timeout: float
 
 def report_steps(number: int, steps: int) -> list[bool]:
     """What an objective does: announce its start, report each step, collect the answers."""
-    transport = worker_transport()
-    assert transport is not None, "no worker transport installed"
-    transport.started(number, f"pid-{os.getpid()}")
-    return [transport.report(number, step, step / 10) for step in range(steps)]
+    channel = worker_channel()
+    assert channel is not None, "no worker report channel installed"
+    channel.started(number, f"pid-{os.getpid()}")
+    return [channel.report(number, step, step / 10) for step in range(steps)]
 
 
 class ReportingJob:
-    """A job carrying a listener in the parent, the way the orchestrator's calls do."""
+    """A job carrying an inbox in the parent, the way the orchestrator's calls do."""
 
-    def __init__(self, listener: Transport | None) -> None:
-        self.local_transport = listener
+    def __init__(self, inbox: ReportChannel | None) -> None:
+        self.inbox = inbox
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"local_transport": None}
+        return {"inbox": None}
 
     def __call__(self, number: int, steps: int) -> list[bool]:
         return report_steps(number, steps)

@@ -19,6 +19,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +33,11 @@ import aiotune as at  # noqa: E402
 import aiotune.strategies  # noqa: E402
 import objectives  # noqa: E402
 from aiotune.execution.call import TrialCall  # noqa: E402
-from aiotune.execution.hub import ReportHub  # noqa: E402
+from aiotune.execution.executors import executor_traits  # noqa: E402
+from aiotune.execution.inbox import ReportInbox  # noqa: E402
 from aiotune.integrations.dask import (  # noqa: E402
     DaskExecutor,
-    DaskTransport,
+    DaskReportRelay,
     WorkerLost,
     is_dask_executor,
 )
@@ -165,14 +167,32 @@ def test_a_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
         DaskExecutor("tcp://127.0.0.1:1")
     assert raised.value.extra == "dask"
     with pytest.raises(at.MissingExtraError):
-        DaskTransport.for_executor(object(), object())  # type: ignore[arg-type]
+        DaskReportRelay.for_executor(object(), object())  # type: ignore[arg-type]
 
 
 def test_dask_executors_are_recognised(dask_client: Any) -> None:
     assert is_dask_executor(dask_client.get_executor())
     assert not is_dask_executor(None)
     with pytest.raises(at.ConfigurationError, match="not a Dask executor"):
-        DaskTransport.for_executor(object(), object())  # type: ignore[arg-type]
+        DaskReportRelay.for_executor(object(), object())  # type: ignore[arg-type]
+
+
+class _PlainExecutor(Executor):
+    """An executor aiotune knows nothing about."""
+
+
+def test_the_executor_seam_gives_dask_a_relay_and_other_executors_none(dask_client: Any) -> None:
+    dask = executor_traits(dask_client.get_executor())
+    assert dask.open_relay is not None
+    assert dask.starts_reported
+    assert dask.reports_live
+    with ThreadPoolExecutor(1) as threads:
+        local = executor_traits(threads)
+    assert local.open_relay is None
+    assert local.starts_reported
+    assert local.reports_live
+    plain = executor_traits(_PlainExecutor())
+    assert (plain.open_relay, plain.starts_reported, plain.reports_live) == (None, False, False)
 
 
 # -- studies ----------------------------------------------------------------------------
@@ -298,25 +318,25 @@ async def test_a_trial_over_its_timeout_is_recorded_and_its_task_abandoned(
     await wait_for_file(tmp_path / "0.ended")
 
 
-# -- the transport, driven as the orchestrator drives it -----------------------------------
+# -- the relay, driven as the orchestrator drives it -----------------------------------
 
 
-def trial_call(link: DaskTransport, objective: Any, params: dict[str, Any], number: int) -> Any:
-    """The call the runner makes for trial ``number`` with ``link`` wired in."""
+def trial_call(relay: DaskReportRelay, objective: Any, params: dict[str, Any], number: int) -> Any:
+    """The call the runner makes for trial ``number`` with ``relay`` wired in."""
     return TrialCall(
         objective,
         params,
         number,
         takes_context=objective is not pid_file_then_sleep,
         announce_start=True,
-        remote_transport=link.remote,
+        remote_channel=relay.channel,
     )
 
 
 async def run_call(
-    executor: Any, link: DaskTransport, objective: Any, params: dict[str, Any], number: int
+    executor: Any, relay: DaskReportRelay, objective: Any, params: dict[str, Any], number: int
 ) -> Any:
-    call = trial_call(link, objective, params, number)
+    call = trial_call(relay, objective, params, number)
     return await asyncio.get_running_loop().run_in_executor(executor, call)
 
 
@@ -326,25 +346,25 @@ async def test_reports_and_prune_decisions_travel_through_the_scheduler(
     loop = asyncio.get_running_loop()
     reports: list[tuple[int, int, float]] = []
     started = anyio.Event()
-    hub = ReportHub(
+    inbox = ReportInbox(
         loop,
         decide=lambda number, step, value: number == 1 and step >= 3,
         on_report=lambda *report: reports.append(report),
     )
     executor = dask_client.get_executor(pure=False)
-    async with DaskTransport.for_executor(executor, hub) as link:
-        hub.watch(0, started.set)
-        hub.watch(1)
+    async with DaskReportRelay.for_executor(executor, inbox) as relay:
+        inbox.watch(0, started.set)
+        inbox.watch(1)
         kept, pruned = await asyncio.gather(
-            run_call(executor, link, report_steps, {"x": 2.0, "steps": 5}, 0),
-            run_call(executor, link, report_steps, {"x": 1.0, "steps": 10}, 1),
+            run_call(executor, relay, report_steps, {"x": 2.0, "steps": 5}, 0),
+            run_call(executor, relay, report_steps, {"x": 1.0, "steps": 10}, 1),
         )
         assert started.is_set()
-        started_at, worker, intermediate = hub.forget(0)
+        started_at, worker, intermediate = inbox.forget(0)
         assert started_at is not None
         assert worker == kept.worker
         assert intermediate == {k: 2.0 * k for k in range(5)}
-        assert hub.forget(1)[2] == {0: 0.0, 1: 1.0, 2: 2.0, 3: 3.0}
+        assert inbox.forget(1)[2] == {0: 0.0, 1: 1.0, 2: 2.0, 3: 3.0}
     assert (kept.score, kept.pruned) == (2.0, False)
     assert (pruned.score, pruned.pruned) == (3.0, True)
     assert dict(pruned.intermediate) == {0: 0.0, 1: 1.0, 2: 2.0, 3: 3.0}
@@ -352,30 +372,30 @@ async def test_reports_and_prune_decisions_travel_through_the_scheduler(
     assert sorted(reports) == sorted(
         [(0, k, 2.0 * k) for k in range(5)] + [(1, k, float(k)) for k in range(4)]
     )
-    stats = link.statistics()
+    stats = relay.statistics()
     assert (stats.starts, stats.reports, stats.reruns_refused) == (2, 9, 0)
 
 
 async def test_a_rerun_after_a_lost_worker_is_refused(dask_client: Any, tmp_path: Path) -> None:
     loop = asyncio.get_running_loop()
-    hub = ReportHub(loop)
+    inbox = ReportInbox(loop)
     executor = dask_client.get_executor(pure=False)
     params = {"x": 0, "seconds": 60.0, "dir": str(tmp_path)}
-    async with DaskTransport.for_executor(executor, hub) as link:
-        hub.watch(0)
+    async with DaskReportRelay.for_executor(executor, inbox) as relay:
+        inbox.watch(0)
         async with anyio.create_task_group() as group:
             outcome: list[Any] = []
 
             async def run() -> None:
                 try:
-                    await run_call(executor, link, pid_file_then_sleep, params, 0)
+                    await run_call(executor, relay, pid_file_then_sleep, params, 0)
                 except WorkerLost as exc:
                     outcome.append(exc)
 
             group.start_soon(run)
             await wait_for_file(tmp_path / "0.runs")
             os.kill(runs(tmp_path / "0.runs")[0], signal.SIGKILL)
-        assert link.statistics().reruns_refused == 1
+        assert relay.statistics().reruns_refused == 1
     (lost,) = outcome
     assert "was lost" in str(lost)
     assert len(runs(tmp_path / "0.runs")) == 1  # the objective never ran a second time
@@ -386,12 +406,12 @@ async def test_trials_still_running_when_the_study_ends_stop_at_their_next_repor
 ) -> None:
     loop = asyncio.get_running_loop()
     reporting = asyncio.Event()
-    hub = ReportHub(loop, on_report=lambda *report: reporting.set())
+    inbox = ReportInbox(loop, on_report=lambda *report: reporting.set())
     executor = dask_client.get_executor(pure=False)
     params = {"x": 0, "seconds": 60.0, "dir": str(tmp_path)}
-    async with DaskTransport.for_executor(executor, hub) as link:
-        hub.watch(0)
-        future = loop.run_in_executor(executor, trial_call(link, report_until_stopped, params, 0))
+    async with DaskReportRelay.for_executor(executor, inbox) as relay:
+        inbox.watch(0)
+        future = loop.run_in_executor(executor, trial_call(relay, report_until_stopped, params, 0))
         with anyio.fail_after(30):
             await reporting.wait()
     began = time.monotonic()  # the study is over, as far as the trial can tell
@@ -533,7 +553,7 @@ async def test_reports_reach_the_observers_and_a_timed_out_trial_stops_at_its_ne
     )
     (trial,) = result.trials
     assert trial.status is at.TrialStatus.TIMEOUT
-    assert trial.intermediate  # kept by the hub although the trial never returned
+    assert trial.intermediate  # kept by the inbox although the trial never returned
     assert reported[:3] == [(0, 0, 0.0), (0, 1, 1.0), (0, 2, 2.0)]
     await wait_for_file(tmp_path / "0.ended", within=10)  # pruned, not 60 s later
 
@@ -601,7 +621,7 @@ async def test_an_asynchronous_client_on_the_studys_own_loop(dask_client: Any) -
         {0: 0.0, 1: 1.0, 2: 2.0},
         {0: 0.0, 1: 2.0, 2: 4.0},
     ]
-    assert len(reported) == 6  # the reports reached the orchestrator over the transport
+    assert len(reported) == 6  # the reports reached the orchestrator over the relay
 
 
 # -- the example --------------------------------------------------------------------------

@@ -251,7 +251,7 @@ def test_memory_limit_gives_memory_error(make_pool: Callable[..., WorkerPool]) -
     assert pool.submit(helpers.allocate, 1 << 20).result(timeout=DEADLINE) == 1 << 20
 
 
-class Listener:
+class Inbox:
     def __init__(self, fail: bool = False) -> None:
         self.fail = fail
         self.lock = threading.Lock()
@@ -264,34 +264,34 @@ class Listener:
 
     def report(self, number: int, step: int, value: float) -> bool:
         if self.fail:
-            raise RuntimeError("listener broke")
+            raise RuntimeError("inbox broke")
         with self.lock:
             self.reports.append((number, step, value))
         return step >= 2
 
 
-async def test_reports_reach_the_listener_and_decisions_come_back(
+async def test_reports_reach_the_inbox_and_decisions_come_back(
     make_pool: Callable[..., WorkerPool], caplog: pytest.LogCaptureFixture
 ) -> None:
     pool = make_pool(1)
     loop = asyncio.get_running_loop()
-    listener = Listener()
+    inbox = Inbox()
 
-    decisions = await loop.run_in_executor(pool, helpers.ReportingJob(listener), 7, 4)
+    decisions = await loop.run_in_executor(pool, helpers.ReportingJob(inbox), 7, 4)
 
     assert decisions == [False, False, True, True]
     worker_pid = await loop.run_in_executor(pool, helpers.pid)
-    assert listener.started_calls == [(7, f"pid-{worker_pid}")]
-    assert listener.reports == [(7, 0, 0.0), (7, 1, 0.1), (7, 2, 0.2), (7, 3, 0.3)]
+    assert inbox.started_calls == [(7, f"pid-{worker_pid}")]
+    assert inbox.reports == [(7, 0, 0.0), (7, 1, 0.1), (7, 2, 0.2), (7, 3, 0.3)]
 
-    # No listener: every report is answered "go on".
+    # No inbox: every report is answered "go on".
     assert await loop.run_in_executor(pool, helpers.report_steps, 8, 3) == [False] * 3
 
-    # A listener that raises: logged, and answered "go on".
+    # An inbox that raises: logged, and answered "go on".
     with caplog.at_level(logging.ERROR, logger="aiotune"):
-        decisions = await loop.run_in_executor(pool, helpers.ReportingJob(Listener(True)), 9, 2)
+        decisions = await loop.run_in_executor(pool, helpers.ReportingJob(Inbox(True)), 9, 2)
     assert decisions == [False, False]
-    assert "listener broke" in caplog.text
+    assert "inbox broke" in caplog.text
 
 
 def test_worker_retires_on_request(make_pool: Callable[..., WorkerPool]) -> None:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import aiotune as at
 from aiotune.errors import ConfigurationError
-from aiotune.execution.hub import ReportHub
+from aiotune.execution.inbox import ReportInbox
 from aiotune.pruning import ASHA, ASHAState, MedianPruner, MedianState, Pruner, PrunerState
 from aiotune.trial import Direction, Trial, TrialStatus
 
@@ -175,16 +175,16 @@ def test_median_warm_starts_from_resumed_trials() -> None:
     assert state.report(3, 1, 0.4) is True
 
 
-def test_median_state_serves_as_the_hubs_decision_from_many_threads() -> None:
+def test_median_state_serves_as_the_inboxs_decision_from_many_threads() -> None:
     async def main() -> MedianState:
         state = MedianPruner(min_trials=1).bind("maximize")
-        hub = ReportHub(asyncio.get_running_loop(), decide=state.report)
+        inbox = ReportInbox(asyncio.get_running_loop(), decide=state.report)
         for number in range(8):
-            hub.watch(number)
+            inbox.watch(number)
 
         def run(number: int) -> None:
             for step in range(50):
-                hub.report(number, step, float(number))
+                inbox.report(number, step, float(number))
 
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(run, range(8)))

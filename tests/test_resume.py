@@ -9,6 +9,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -168,3 +169,63 @@ def test_dataframe_without_pandas_names_the_extra(monkeypatch: pytest.MonkeyPatc
     result = at.TuningResult(trials=())
     with pytest.raises(at.MissingExtraError, match=r"pip install 'aiotune\[pandas\]'"):
         result.to_dataframe()
+
+
+TREE = at.Space(
+    kind=at.Categorical(["line", "square"]),
+    x=at.Float(0.0, 1.0),
+    y=at.Float(0.0, 1.0, when={"kind": "square"}),
+)
+
+
+async def tree_score(params: dict[str, float]) -> float:
+    return params["x"] + params.get("y", 0.5)
+
+
+async def test_a_conditional_study_resumes_from_its_journal(tmp_path: Path) -> None:
+    kwargs: dict[str, Any] = {"strategy": at.Random(seed=5)}
+    whole = await at.tune(tree_score, TREE, max_trials=10, **kwargs)
+    journal = tmp_path / "trials.jsonl"
+    await at.tune(tree_score, TREE, max_trials=4, observers=[at.JsonlWriter(journal)], **kwargs)
+    header = orjson.loads(journal.read_bytes().splitlines()[0])
+    assert header["space"]["params"]["y"]["when"] == {"kind": ["square"]}
+    resumed = await at.tune(
+        tree_score,
+        TREE,
+        max_trials=10,
+        resume=journal,
+        observers=[at.JsonlWriter(journal)],
+        **kwargs,
+    )
+    assert [t.params for t in resumed.trials] == [t.params for t in whole.trials]
+    assert {"y"} <= {k for t in resumed.trials for k in t.params}
+    assert any("y" not in t.params for t in resumed.trials)  # inactive: absent, also on disk
+    assert journal_numbers(journal) == list(range(10))
+    other = at.Space(
+        kind=at.Categorical(["line", "square"]),
+        x=at.Float(0.0, 1.0),
+        y=at.Float(0.0, 1.0, when={"kind": "line"}),
+    )
+    with pytest.raises(at.JournalError, match="when="):
+        await at.tune(tree_score, other, max_trials=12, resume=journal, **kwargs)
+
+
+async def test_a_journal_from_before_the_space_version_still_resumes(tmp_path: Path) -> None:
+    journal = tmp_path / "trials.jsonl"
+    await at.tune(
+        objectives.sum_xy, XY, max_trials=3, executor="thread", observers=[at.JsonlWriter(journal)]
+    )
+    lines = journal.read_bytes().splitlines()
+    header = orjson.loads(lines[0])
+    del header["space"]["version"]  # the header as the first releases wrote it
+    journal.write_bytes(b"\n".join([orjson.dumps(header), *lines[1:]]) + b"\n")
+    result = await at.tune(
+        objectives.sum_xy,
+        XY,
+        max_trials=5,
+        executor="thread",
+        resume=journal,
+        observers=[at.JsonlWriter(journal)],
+    )
+    assert len(result.trials) == 5
+    assert journal_numbers(journal) == list(range(5))

@@ -610,7 +610,8 @@ def test_space_grid_errors_name_the_parameter_and_come_early() -> None:
 def test_space_dict_round_trip() -> None:
     space = example_space()
     d = space.to_dict()
-    assert list(d) == ["params"]
+    assert list(d) == ["version", "params"]
+    assert d["version"] == 1
     assert list(d["params"]) == list(space)
     assert d["params"]["lr"] == {
         "type": "float",
@@ -625,15 +626,30 @@ def test_space_dict_round_trip() -> None:
     assert again.fingerprint == space.fingerprint
 
 
+def test_space_from_dict_reads_the_unversioned_form_of_older_journals() -> None:
+    space = example_space()
+    legacy = {"params": space.to_dict()["params"]}
+    assert Space.from_dict(legacy) == space
+    assert Space.from_dict(legacy).fingerprint == space.fingerprint
+
+
 @pytest.mark.parametrize(
     ("d", "param", "message"),
     [
         ({"params": {"x": {"type": "float", "low": 1, "high": 0}}}, "x", "low < high"),
         ({"params": {"x": {"type": "what"}}}, "x", "unknown domain type 'what'"),
+        ({"params": {"x": {"type": "int", "low": 0}}}, "x", "needs the field(s) ['high']"),
+        ({"params": {"x": {"type": "bool", "lo": 0}}}, "x", "unknown field(s) ['lo']"),
+        ({"params": {"x": {"type": "float", "low": "a", "high": 1}}}, "x", "low='a'"),
+        ({"params": {"x": "float"}}, "x", "must be a dict"),
         ({"params": {}}, None, "at least one parameter"),
-        ({"space": {}}, None, 'must be {"params": {...}}'),
-        ({"params": [1]}, None, 'must be {"params": {...}}'),
-        ("params", None, 'must be {"params": {...}}'),
+        ({"space": {}}, None, "unknown field(s) ['space']"),
+        ({"version": 1}, None, "missing field 'params'"),
+        ({"version": 2, "params": {}}, None, "field 'version': space format 2"),
+        ({"version": "1", "params": {}}, None, "field 'version'"),
+        ({"version": True, "params": {}}, None, "field 'version'"),
+        ({"params": [1]}, None, "field 'params' must be a dict"),
+        ("params", None, "a space description must be a dict"),
     ],
 )
 def test_space_from_dict_refuses(d: Any, param: str | None, message: str) -> None:

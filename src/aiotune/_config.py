@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +21,8 @@ from aiotune.execution.executors import ExecutorSpec
 from aiotune.pruning import Pruner
 from aiotune.space import Space
 from aiotune.strategies import Bayesian, StrategyLike
-from aiotune.trial import Direction
+from aiotune.strategies.primed import WarmSource, check_initial, check_warm_start
+from aiotune.trial import Direction, Params
 
 Objective = Callable[..., Any]
 PathLike = str | os.PathLike[str]
@@ -37,6 +38,8 @@ class StudyConfig:
     observers: tuple[Any, ...]
     pruner: Pruner | None
     resume: PathLike | None
+    initial: tuple[Params, ...] = ()
+    warm_start: tuple[WarmSource, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +96,8 @@ def make_study_config(
     observers: Iterable[Any],
     pruner: Pruner | None,
     resume: PathLike | None,
+    initial: Sequence[Mapping[str, Any]] | None = None,
+    warm_start: WarmSource | Sequence[WarmSource] | None = None,
 ) -> StudyConfig:
     """Check a study's arguments, or raise ConfigurationError naming the first bad one."""
     if not isinstance(space, Space):
@@ -128,6 +133,8 @@ def make_study_config(
         observers=observer_list,
         pruner=pruner,
         resume=resume,
+        initial=check_initial(space, initial),
+        warm_start=check_warm_start(warm_start),
     )
 
 
@@ -146,6 +153,8 @@ def make_config(
     retries: int,
     pruner: Pruner | None,
     resume: PathLike | None,
+    initial: Sequence[Mapping[str, Any]] | None = None,
+    warm_start: WarmSource | Sequence[WarmSource] | None = None,
 ) -> TunerConfig:
     """Check every argument of a Tuner, or raise ConfigurationError naming the first bad one."""
     if not callable(objective):
@@ -157,6 +166,8 @@ def make_config(
         observers=observers,
         pruner=pruner,
         resume=resume,
+        initial=initial,
+        warm_start=warm_start,
     )
     is_async = is_async_objective(objective)
     if executor is None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -39,12 +39,13 @@ from aiotune.errors import (
     TuningError,
 )
 from aiotune.history import History
-from aiotune.journal import read_journal
+from aiotune.journal import read_for_resume, read_journal
 from aiotune.observers._fanout import Fanout
 from aiotune.observers.base import StudyHandle
 from aiotune.pruning import Pruner, PrunerState
 from aiotune.space import Space
 from aiotune.strategies import StrategyLike, suggest_function
+from aiotune.strategies.primed import WarmSource, fitting_trials, primed
 from aiotune.trial import (
     Direction,
     Params,
@@ -137,8 +138,9 @@ class Study:
 
     Arguments, all but ``space`` keyword-only: ``strategy`` (default
     ``Bayesian()``), ``direction`` (``"maximize"`` or ``"minimize"``),
-    ``observers``, ``pruner`` and ``resume`` (a journal to continue), as for
-    :class:`~aiotune.Tuner`. A study runs once.
+    ``observers``, ``pruner``, ``resume`` (a journal to continue),
+    ``initial`` (params to hand out first) and ``warm_start`` (earlier
+    studies to learn from), as for :class:`~aiotune.Tuner`. A study runs once.
     """
 
     def __init__(
@@ -150,6 +152,8 @@ class Study:
         observers: Sequence[Any] = (),
         pruner: Pruner | None = None,
         resume: PathLike | None = None,
+        initial: Sequence[Mapping[str, Any]] | None = None,
+        warm_start: WarmSource | Sequence[WarmSource] | None = None,
     ) -> None:
         config = make_study_config(
             space,
@@ -158,6 +162,8 @@ class Study:
             observers=observers,
             pruner=pruner,
             resume=resume,
+            initial=initial,
+            warm_start=warm_start,
         )
         self._setup(config, self)
 
@@ -452,7 +458,7 @@ class Study:
         await self._close(exc, hurry=exc is not None)
 
     async def _open(self) -> None:
-        """Load the journal to resume, bind the pruner, start the strategy and the observers.
+        """Read the journals, bind the pruner, start the strategy and the observers.
 
         Every error is a bare exception (a ``TuningError`` for aiotune's own);
         nothing started here is left running when it raises.
@@ -461,12 +467,20 @@ class Study:
             raise TunerStateError("a study runs once; build a new one (resume= continues it)")
         self._opened = True
         config = self._config
+        warm: tuple[Trial, ...] = ()
+        if config.warm_start:
+            warm = await anyio.to_thread.run_sync(
+                _read_warm_start, config.warm_start, self.space, self.direction
+            )
         if config.resume is not None:
-            self._history = await _load_resume(config.resume, self.space, self.direction)
+            # The handle (a Tuner's, or this study) is who the journal's writer will be.
+            self._history = await _load_resume(
+                config.resume, self._handle, self.space, self.direction
+            )
         pruning = None if config.pruner is None else _bind(config.pruner, self.direction)
         if pruning is not None and self._history.trials:  # a resumed study: warm start
             await anyio.to_thread.run_sync(_warm_start, pruning, self._history.trials)
-        generator = self._start_strategy()
+        generator = self._start_strategy(primed(config.strategy, config.initial, warm))
         live = _Live(generator, pruning, Fanout(config.observers, self._handle, self._fail))
         await live.pumps.__aenter__()
         self._live = live
@@ -478,14 +492,13 @@ class Study:
         if self._error is not None:  # a critical observer (the journal) could not start
             await self._close(None, hurry=True)
 
-    def _start_strategy(self) -> AsyncIterator[Params]:
-        strategy = self._config.strategy
+    def _start_strategy(self, strategy: StrategyLike) -> AsyncIterator[Params]:
         try:
             return suggest_function(strategy)(self.space, self._history)
         except TuningError:
             raise
         except Exception as exc:
-            name = getattr(strategy, "__qualname__", None) or repr(strategy)
+            name = getattr(self.strategy, "__qualname__", None) or repr(self.strategy)
             raise StrategyError(f"strategy {name} could not start: {exc!r}") from exc
 
     async def _close(self, exc: BaseException | None, *, hurry: bool) -> None:
@@ -560,8 +573,10 @@ def _result_of(
     )
 
 
-async def _load_resume(path: PathLike, space: Space, direction: Direction) -> History:
-    journal = await anyio.to_thread.run_sync(read_journal, path)
+async def _load_resume(
+    path: PathLike, writer: object, space: Space, direction: Direction
+) -> History:
+    journal = await read_for_resume(path, writer)  # refused while another study writes it
     if journal.space.fingerprint != space.fingerprint:
         differences = "; ".join(space.diff(journal.space)) or "definitions differ"
         raise JournalError(path, None, f"cannot resume a different space: {differences}")
@@ -572,6 +587,20 @@ async def _load_resume(path: PathLike, space: Space, direction: Direction) -> Hi
     history = await anyio.to_thread.run_sync(History, direction, resumed)
     logger.info("resuming %s: %d finished trials loaded", path, len(resumed))
     return history
+
+
+def _read_warm_start(
+    sources: Sequence[WarmSource], space: Space, direction: Direction
+) -> tuple[Trial, ...]:
+    """The warm-start trials that fit ``space``, journals read here (in a worker thread)."""
+    studies: list[tuple[Direction, Sequence[Trial]]] = []
+    for source in sources:
+        if isinstance(source, TuningResult):
+            studies.append((source.direction, source.trials))
+        else:
+            journal = read_journal(source)
+            studies.append((journal.direction, journal.trials))
+    return fitting_trials(space, direction, studies)
 
 
 def _bind(pruner: Pruner, direction: Direction) -> PrunerState:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import pickle
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -21,14 +21,14 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from aiotune._config import Objective, PathLike, TunerConfig, make_config
 from aiotune.errors import ConfigurationError, ObjectiveError, TunerStateError, TuningError
-from aiotune.execution.dask import dask_link
-from aiotune.execution.executors import ExecutorSpec, executor_scope, starts_reported
-from aiotune.execution.hub import ReportHub
+from aiotune.execution.executors import ExecutorSpec, executor_scope, route_reports
+from aiotune.execution.inbox import ReportInbox
 from aiotune.execution.runner import TrialPlan, cancelled_trial, run_trial
 from aiotune.history import History
 from aiotune.pruning import Pruner
 from aiotune.space import Space
 from aiotune.strategies import StrategyLike
+from aiotune.strategies.primed import WarmSource
 from aiotune.study import Study, _single
 from aiotune.trial import Direction, Params, Trial, TuningResult
 
@@ -99,6 +99,11 @@ class Tuner:
     * ``pruner`` — ``MedianPruner(...)`` or ``ASHA(...)``: stops hopeless
       trials from their ``trial.report(value, step)`` values.
     * ``resume`` — a journal to continue: its trials are not rerun.
+    * ``initial`` — params to evaluate first (checked now: ``SpaceError``);
+      on resume, those already in the journal are not rerun.
+    * ``warm_start`` — journal path(s) or ``TuningResult``(s) of earlier
+      studies: their complete trials inform the strategy, but are not rerun,
+      counted or recorded here.
     """
 
     def __init__(
@@ -117,6 +122,8 @@ class Tuner:
         retries: int = 0,
         pruner: Pruner | None = None,
         resume: PathLike | None = None,
+        initial: Sequence[Mapping[str, Any]] | None = None,
+        warm_start: WarmSource | Sequence[WarmSource] | None = None,
     ) -> None:
         self._config: TunerConfig = make_config(
             objective,
@@ -132,6 +139,8 @@ class Tuner:
             retries=retries,
             pruner=pruner,
             resume=resume,
+            initial=initial,
+            warm_start=warm_start,
         )
         self._study = Study._for(self._config.study, handle=self)
         self._running: _Running | None = None
@@ -252,7 +261,7 @@ class Tuner:
     async def _run_trials(self, running: _Running) -> bool:
         """Start the executor, run the launch loop; return whether the study was cut short."""
         config, study = self._config, self._study
-        hub = ReportHub(
+        inbox = ReportInbox(
             asyncio.get_running_loop(),
             decide=None if config.study.pruner is None else study._decide,
             on_report=study._publish_report,
@@ -261,19 +270,19 @@ class Tuner:
             executor_scope(
                 config.executor, workers=config.concurrency, memory_limit=config.trial_memory_limit
             ) as executor,
-            dask_link(executor, hub) as link,
+            route_reports(executor, inbox) as route,
         ):
             plan = TrialPlan(
                 objective=config.objective,
                 takes_context=config.takes_context,
                 executor=None if config.is_async else executor,
-                hub=hub,
+                inbox=inbox,
                 timeout=config.trial_timeout,
                 retries=config.retries,
-                starts_reported=config.is_async or starts_reported(executor) or link is not None,
-                remote_transport=None if link is None else link.remote,
+                starts_reported=config.is_async or route.starts_reported,
+                remote_channel=route.remote_channel,
             )
-            if config.study.pruner is not None and not plan.starts_reported:
+            if config.study.pruner is not None and not (config.is_async or route.reports_live):
                 logger.warning(
                     "pruner=%r cannot stop trials on %r: its workers cannot report back while "
                     "they run (intermediate values are still recorded); use executor='process', "
@@ -321,7 +330,7 @@ class Tuner:
         try:
             trial = await run_trial(plan, number, params)
         except anyio.get_cancelled_exc_class():
-            self._tell(running, cancelled_trial(number, params, plan.hub))
+            self._tell(running, cancelled_trial(number, params, plan.inbox))
             raise
         except Exception as exc:  # an aiotune bug: fail the study, not silently
             self._study._fail(exc)
@@ -367,6 +376,8 @@ async def tune(
     retries: int = 0,
     pruner: Pruner | None = None,
     resume: PathLike | None = None,
+    initial: Sequence[Mapping[str, Any]] | None = None,
+    warm_start: WarmSource | Sequence[WarmSource] | None = None,
 ) -> TuningResult:
     """Run a study and return its result: ``await Tuner(objective, space, ...).run()``.
 
@@ -386,6 +397,8 @@ async def tune(
         retries=retries,
         pruner=pruner,
         resume=resume,
+        initial=initial,
+        warm_start=warm_start,
     )
     return await tuner.run()
 
@@ -405,6 +418,8 @@ def run(
     retries: int = 0,
     pruner: Pruner | None = None,
     resume: PathLike | None = None,
+    initial: Sequence[Mapping[str, Any]] | None = None,
+    warm_start: WarmSource | Sequence[WarmSource] | None = None,
 ) -> TuningResult:
     """The blocking form of :func:`tune`, for scripts without an event loop.
 
@@ -434,6 +449,8 @@ def run(
         retries=retries,
         pruner=pruner,
         resume=resume,
+        initial=initial,
+        warm_start=warm_start,
     )
     return asyncio.run(tuner.run())
 

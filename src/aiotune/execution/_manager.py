@@ -3,7 +3,7 @@
 It owns every worker process of one pool: it starts them lazily, pickles and
 sends jobs, waits with :func:`multiprocessing.connection.wait` on every
 worker's pipe, every process sentinel and a wake-up pipe, forwards trials'
-``started``/``report`` messages to their listeners, and kills, reaps and
+``started``/``report`` messages to their inboxes, and kills, reaps and
 replaces workers. Other threads only queue requests and wake it.
 """
 
@@ -28,6 +28,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
 
 from aiotune.execution import _worker
+from aiotune.execution.channel import ReportChannel
 from aiotune.execution.pool_errors import (
     RemoteError,
     RemoteTraceback,
@@ -35,7 +36,6 @@ from aiotune.execution.pool_errors import (
     WorkerStartError,
     describe_exit,
 )
-from aiotune.execution.transport import Transport
 
 _T = TypeVar("_T")
 
@@ -89,7 +89,7 @@ def _settle(future: Future[Any], ok: bool, value: Any) -> None:
 
 
 class _Job:
-    __slots__ = ("args", "fn", "future", "kwargs", "listener")
+    __slots__ = ("args", "fn", "future", "inbox", "kwargs")
 
     def __init__(
         self, future: _PoolFuture[Any], fn: Callable[..., Any], args: Any, kwargs: Any
@@ -98,7 +98,7 @@ class _Job:
         self.fn: Callable[..., Any] | None = fn
         self.args = args
         self.kwargs = kwargs
-        self.listener: Transport | None = None
+        self.inbox: ReportChannel | None = None
 
 
 class State(enum.Enum):
@@ -282,7 +282,7 @@ class Manager:
                     self._kill(worker)  # started for a job that no longer needs it
 
     def _send_job(self, worker: _Worker, job: _Job) -> None:
-        job.listener = getattr(job.fn, "local_transport", None)
+        job.inbox = getattr(job.fn, "inbox", None)
         try:
             payload = pickle.dumps((job.fn, job.args, job.kwargs), pickle.HIGHEST_PROTOCOL)
         except Exception as exc:
@@ -381,23 +381,23 @@ class Manager:
 
     def _forward_started(self, worker: _Worker, data: bytes) -> None:
         number, name = pickle.loads(memoryview(data)[1:])
-        listener = worker.job.listener if worker.job is not None else None
-        if listener is not None:
+        inbox = worker.job.inbox if worker.job is not None else None
+        if inbox is not None:
             try:
-                listener.started(number, name)
+                inbox.started(number, name)
             except Exception:
-                _logger.exception("aiotune worker pool: a listener's started() raised")
+                _logger.exception("aiotune worker pool: a job's inbox: started() raised")
 
     def _forward_report(self, worker: _Worker, data: bytes) -> None:
         assert worker.conn is not None
         number, step, value = pickle.loads(memoryview(data)[1:])
-        listener = worker.job.listener if worker.job is not None else None
+        inbox = worker.job.inbox if worker.job is not None else None
         decision = False
-        if listener is not None:
+        if inbox is not None:
             try:
-                decision = bool(listener.report(number, step, value))
+                decision = bool(inbox.report(number, step, value))
             except Exception:
-                _logger.exception("aiotune worker pool: a listener's report() raised")
+                _logger.exception("aiotune worker pool: a job's inbox: report() raised")
         try:
             worker.conn.send_bytes(_worker.YES if decision else _worker.NO)
         except OSError:

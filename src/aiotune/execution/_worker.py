@@ -9,8 +9,8 @@ message is a single ``send_bytes`` whose first byte says what it is::
       \\x01 or \\x00                                      the answer to a report
     worker -> parent
       R                                                   ready for jobs
-      S + pickle((number, worker))                        Transport.started
-      P + pickle((number, step, value))                   Transport.report, then wait for the answer
+      S + pickle((number, worker))                        ReportChannel.started
+      P + pickle((number, step, value))                   ReportChannel.report; then wait
       D + job id + \\x01 + pickle(result)                 the job returned
       D + job id + \\x00 + pickle(error)                  the job raised
       X ...                                               as D, and this worker exits after it
@@ -18,7 +18,7 @@ message is a single ``send_bytes`` whose first byte says what it is::
 ``error`` is ``(exception or None, type name, message, traceback text)``; the
 exception is ``None`` when it does not survive a pickle round trip (the pool
 then raises a stand-in). This module is imported by every worker: it keeps to
-the standard library and :mod:`aiotune.execution.transport`.
+the standard library and :mod:`aiotune.execution.channel`.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import threading
 import traceback
 from multiprocessing.connection import Connection
 
-from aiotune.execution import transport
+from aiotune.execution import channel
 
 JOB = b"J"
 QUIT = b"Q"
@@ -51,8 +51,8 @@ _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 _logger = logging.getLogger("aiotune")
 
 
-class PipeTransport:
-    """The :class:`~aiotune.execution.transport.Transport` installed in a worker.
+class PipeChannel:
+    """The :class:`~aiotune.execution.channel.ReportChannel` installed in a worker.
 
     ``started`` sends a message; ``report`` sends one and blocks for the
     parent's one-byte answer. A lock keeps the pipe's messages whole when an
@@ -82,7 +82,7 @@ def main(conn: Connection, memory_limit: int | None) -> None:
     if memory_limit is not None:
         _limit_address_space(memory_limit)
     lock = threading.Lock()
-    transport.set_worker_transport(PipeTransport(conn, lock))
+    channel.set_worker_channel(PipeChannel(conn, lock))
     try:
         conn.send_bytes(READY)
         while True:
@@ -95,7 +95,7 @@ def main(conn: Connection, memory_limit: int | None) -> None:
             job_id = message[1 : 1 + ID_SIZE]
             ok, body = _run(memoryview(message)[1 + ID_SIZE :])
             del message
-            retire = transport.take_exit_request()
+            retire = channel.take_exit_request()
             reply = b"".join((DONE_EXIT if retire else DONE, job_id, YES if ok else NO, body))
             del body
             with lock:
@@ -105,7 +105,7 @@ def main(conn: Connection, memory_limit: int | None) -> None:
     except (EOFError, BrokenPipeError, ConnectionResetError):
         return  # the parent is gone or closed our pipe: nothing left to do
     finally:
-        transport.set_worker_transport(None)
+        channel.set_worker_channel(None)
         conn.close()
 
 

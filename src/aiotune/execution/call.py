@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from aiotune.errors import Pruned
+from aiotune.execution.channel import ReportChannel, request_worker_exit, worker_channel
 from aiotune.execution.context import TrialContext
-from aiotune.execution.transport import Transport, request_worker_exit, worker_transport
 from aiotune.trial import Params, TrialError, coerce_score
 
 
@@ -41,7 +41,7 @@ class Outcome:
     worker: str
 
 
-class _NoTransport:
+class _NoChannel:
     """Used where nothing connects the trial to the orchestrator: reports are only recorded."""
 
     def started(self, number: int, worker: str) -> None:
@@ -50,6 +50,8 @@ class _NoTransport:
     def report(self, number: int, step: int, value: float) -> bool:
         return False
 
+
+_NO_CHANNEL = _NoChannel()
 
 _process_name: tuple[int, str] | None = None
 
@@ -68,12 +70,13 @@ def _worker_name() -> str:
 class TrialCall:
     """Run ``objective`` on ``params`` as trial ``number`` and return an :class:`Outcome`.
 
-    ``announce_start`` sends ``started`` through the transport (which starts
-    the ``trial_timeout`` clock). ``local_transport`` is the orchestrator's own
-    transport: used directly when the call runs in the orchestrator's process
-    (loop or thread) and dropped when the call is pickled; a worker of
-    aiotune's pool then installs its pipe transport instead, and a
-    ``remote_transport`` (picklable) serves executors that have neither.
+    ``announce_start`` sends ``started`` through the report channel (which
+    starts the ``trial_timeout`` clock). ``inbox`` is the orchestrator's
+    :class:`~aiotune.execution.inbox.ReportInbox`: used directly when the call
+    runs in the orchestrator's process (loop or thread) and dropped when the
+    call is pickled; a worker of aiotune's pool then uses its pipe channel
+    (the pool delivers to the inbox it read off the call before sending it),
+    and a ``remote_channel`` (picklable) serves executors that have neither.
     """
 
     def __init__(
@@ -84,16 +87,16 @@ class TrialCall:
         *,
         takes_context: bool,
         announce_start: bool = True,
-        local_transport: Transport | None = None,
-        remote_transport: Transport | None = None,
+        inbox: ReportChannel | None = None,
+        remote_channel: ReportChannel | None = None,
     ) -> None:
         self.objective = objective
         self.params = params
         self.number = number
         self.takes_context = takes_context
         self.announce_start = announce_start
-        self.local_transport = local_transport
-        self.remote_transport = remote_transport
+        self.inbox = inbox
+        self.remote_channel = remote_channel
         self.token = uuid.uuid4().hex  # see __dask_tokenize__
 
     def __dask_tokenize__(self) -> tuple[str, int, str]:
@@ -102,22 +105,22 @@ class TrialCall:
 
     def __getstate__(self) -> dict[str, Any]:
         state = {slot: getattr(self, slot) for slot in vars(self)}
-        state["local_transport"] = None  # lives in the orchestrator's process only
+        state["inbox"] = None  # lives in the orchestrator's process only
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         vars(self).update(state)
 
-    def _transport(self) -> Transport:
-        return self.local_transport or worker_transport() or self.remote_transport or _NoTransport()
+    def _channel(self) -> ReportChannel:
+        return self.inbox or worker_channel() or self.remote_channel or _NO_CHANNEL
 
     def _begin(self) -> tuple[TrialContext, tuple[Any, ...], str, float]:
         worker = _worker_name()
-        transport = self._transport()
-        context = TrialContext(self.number, self.params, transport)
+        channel = self._channel()
+        context = TrialContext(self.number, self.params, channel)
         args = (self.params, context) if self.takes_context else (self.params,)
         if self.announce_start:  # only the timeout clock needs it: save the message otherwise
-            transport.started(self.number, worker)
+            channel.started(self.number, worker)
         return context, args, worker, time.time()
 
     def __call__(self) -> Outcome:

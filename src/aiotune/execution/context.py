@@ -13,7 +13,7 @@ from aiotune.trial import Params
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from aiotune.execution.transport import Transport
+    from aiotune.execution.channel import ReportChannel
 
 
 class TrialContext:
@@ -25,12 +25,12 @@ class TrialContext:
     raises :class:`aiotune.Pruned` when the pruner says the trial should stop.
     """
 
-    __slots__ = ("_intermediate", "_transport", "number", "params")
+    __slots__ = ("_channel", "_intermediate", "number", "params")
 
-    def __init__(self, number: int, params: Params, transport: Transport) -> None:
+    def __init__(self, number: int, params: Params, channel: ReportChannel) -> None:
         self.number = number
         self.params = params
-        self._transport = transport
+        self._channel = channel
         self._intermediate: dict[int, float] = {}
 
     @property
@@ -56,7 +56,7 @@ class TrialContext:
             raise ValueError(f"trial.report() step must be a non-negative int, got {step!r}")
         step = int(step)
         self._intermediate[step] = value
-        if self._transport.report(self.number, step, value):
+        if self._channel.report(self.number, step, value):
             raise Pruned(step)
 
     def __repr__(self) -> str:

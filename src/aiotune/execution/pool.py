@@ -8,10 +8,11 @@ lacks:
   returns True; the pool starts a fresh worker when one is next needed;
 * a worker that dies under a job (crash, ``os._exit``, OOM kill) fails only
   that job, with :class:`WorkerDied`; the others carry on;
-* a job's intermediate reports reach a listener in the parent: before a job
-  is sent, the pool reads ``fn.local_transport`` (a
-  :class:`~aiotune.execution.transport.Transport`), and forwards the
-  worker's ``started``/``report`` messages to it;
+* a job's intermediate reports reach its inbox in the parent: before a job
+  is sent, the pool reads ``fn.inbox`` (any
+  :class:`~aiotune.execution.channel.ReportChannel`, usually the study's
+  :class:`~aiotune.execution.inbox.ReportInbox`), and forwards the worker's
+  ``started``/``report`` messages to it;
 * each worker can run under an address-space limit (``memory_limit``).
 
 One daemon thread per pool, started by the first ``submit``, owns every

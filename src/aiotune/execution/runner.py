@@ -12,8 +12,8 @@ from typing import Any
 import anyio
 
 from aiotune.execution.call import Outcome, TrialCall
-from aiotune.execution.hub import ReportHub
-from aiotune.execution.transport import Transport
+from aiotune.execution.channel import ReportChannel
+from aiotune.execution.inbox import ReportInbox
 from aiotune.trial import Params, Trial, TrialError, TrialStatus
 
 
@@ -23,25 +23,28 @@ class TrialPlan:
 
     ``executor`` is ``None`` for an ``async def`` objective (awaited on the
     loop). ``starts_reported`` says whether calls on this executor announce
-    their start through the hub (aiotune's pool, threads, the loop); when they
-    don't, the ``timeout`` clock starts at submission.
+    their start through a report channel (aiotune's pool, threads, the loop, a
+    relayed executor such as Dask); when they don't, the ``timeout`` clock
+    starts at submission. ``remote_channel`` travels with each call to an
+    executor whose workers have no pipe to the orchestrator (its relay's
+    channel).
     """
 
     objective: Callable[..., Any]
     takes_context: bool
     executor: Executor | None
-    hub: ReportHub
+    inbox: ReportInbox
     timeout: float | None = None
     retries: int = 0
     starts_reported: bool = True
-    remote_transport: Transport | None = None
+    remote_channel: ReportChannel | None = None
 
 
 async def run_trial(plan: TrialPlan, number: int, params: Params) -> Trial:
     """Run trial ``number`` (with its retries) and return its record.
 
     Cancellation propagates; the caller records the trial as cancelled, using
-    :func:`cancelled_trial` with what the hub kept.
+    :func:`cancelled_trial` with what the inbox kept.
     """
     errors: list[TrialError] = []
     attempt = 1
@@ -67,9 +70,9 @@ class _NoClock:
 _NO_CLOCK = _NoClock()
 
 
-def cancelled_trial(number: int, params: Params, hub: ReportHub, *, attempts: int = 1) -> Trial:
+def cancelled_trial(number: int, params: Params, inbox: ReportInbox, *, attempts: int = 1) -> Trial:
     """The record of trial ``number`` cancelled in flight (with what it reported)."""
-    started_at, worker, intermediate = hub.forget(number)
+    started_at, worker, intermediate = inbox.forget(number)
     now = time.time()
     return Trial(
         number=number,
@@ -97,12 +100,12 @@ async def _attempt(
         params,
         number,
         takes_context=plan.takes_context,
-        # a remote transport always announces: that is how a Dask re-run after a lost worker
+        # a remote channel always announces: that is how a Dask re-run after a lost worker
         # is recognised (and refused); it also starts the timeout clock
-        announce_start=plan.remote_transport is not None
+        announce_start=plan.remote_channel is not None
         or (plan.timeout is not None and plan.starts_reported),
-        local_transport=plan.hub,
-        remote_transport=plan.remote_transport,
+        inbox=plan.inbox,
+        remote_channel=plan.remote_channel,
     )
     outcome: Outcome | TrialError
     # The timeout clock is a cancel scope whose deadline is set when the trial starts.
@@ -115,12 +118,12 @@ async def _attempt(
                 clock.deadline = anyio.current_time() + timeout
 
             if plan.starts_reported:
-                plan.hub.watch(number, start_clock)
+                plan.inbox.watch(number, start_clock)
             else:
-                plan.hub.watch(number)
+                plan.inbox.watch(number)
                 start_clock()
         else:
-            plan.hub.watch(number)
+            plan.inbox.watch(number)
         try:
             if plan.executor is None:
                 outcome = await call.run_async()
@@ -131,11 +134,11 @@ async def _attempt(
             outcome = TrialError.from_exception(exc)
     timed_out = clock is not None and clock.cancelled_caught
     # On cancellation of the study (not of ``clock``) we never get here: the
-    # caller records the trial with ``cancelled_trial``, which reads the hub.
+    # caller records the trial with ``cancelled_trial``, which reads the inbox.
     if timed_out:
         message = f"trial ran over trial_timeout={plan.timeout} s and was stopped"
         outcome = TrialError("TrialTimeout", message)
-    started_at, worker, intermediate = plan.hub.forget(number)
+    started_at, worker, intermediate = plan.inbox.forget(number)
     common: dict[str, Any] = {
         "number": number,
         "params": params,

@@ -2,25 +2,30 @@
 
 ``executor=DaskExecutor(address)``, or ``executor=client.get_executor()`` with
 a ``distributed.Client`` of your own, runs a study's trials on Dask workers.
-The channel that carries their reports back, and what aiotune makes of
-Dask's behaviour (lost workers, timeouts), live in :mod:`aiotune.execution.dask`.
+This module is Dask's side of the executor seam
+(:mod:`aiotune.execution.executors`): importing it registers
+:func:`dask_traits`, which tells the orchestrator that a Dask executor needs
+a relay (:class:`DaskReportRelay`, in :mod:`aiotune.integrations._dask_relay`
+with what aiotune makes of Dask's behaviour: lost workers, timeouts).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
+from contextlib import asynccontextmanager
 from typing import Any, ParamSpec, TypeVar
 
 from aiotune.errors import ConfigurationError
-from aiotune.execution.dask import (
-    DaskTransport,
-    DaskTransportStatistics,
-    DaskWorkerTransport,
+from aiotune.execution.executors import ExecutorTraits, register_executor_adapter
+from aiotune.execution.inbox import ReportInbox
+from aiotune.integrations._dask_relay import (
+    DaskRelayStatistics,
+    DaskReportChannel,
+    DaskReportRelay,
     WorkerLost,
     dask_client_of,
-    dask_link,
     import_distributed,
     is_dask_executor,
 )
@@ -85,14 +90,32 @@ class DaskExecutor(Executor):
         return f"<aiotune.DaskExecutor {state}>"
 
 
+def dask_traits(executor: Executor) -> ExecutorTraits | None:
+    """What a Dask executor can do for a trial (a relay carries its reports); None off Dask.
+
+    Never imports Dask itself: an executor is on Dask only if Dask is loaded.
+    """
+    if not is_dask_executor(executor):
+        return None
+
+    @asynccontextmanager
+    async def open_relay(inbox: ReportInbox) -> AsyncIterator[DaskReportRelay]:
+        async with DaskReportRelay.for_executor(executor, inbox) as relay:
+            yield relay
+
+    return ExecutorTraits(starts_reported=True, reports_live=True, open_relay=open_relay)
+
+
+register_executor_adapter(dask_traits)
+
 __all__ = [
     "DaskExecutor",
-    "DaskTransport",
-    "DaskTransportStatistics",
-    "DaskWorkerTransport",
+    "DaskRelayStatistics",
+    "DaskReportChannel",
+    "DaskReportRelay",
     "WorkerLost",
     "dask_client_of",
-    "dask_link",
+    "dask_traits",
     "import_distributed",
     "is_dask_executor",
 ]

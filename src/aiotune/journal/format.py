@@ -9,12 +9,14 @@ Line 1 is the header, which describes the study::
     {"kind": "header",
      "format": 1,                          # this format's version
      "aiotune": "0.1.0",                   # the writing package's version, or "unknown"
-     "space": {...},                       # Space.to_dict()
+     "space": {"version": 1, "params": {...}},  # Space.to_dict(), conditions included
      "fingerprint": "9f2c...",             # Space.fingerprint (sha256 hex)
      "direction": "maximize",              # or "minimize"
      "strategy": "Random(seed=0)",         # repr(strategy), for people only
      "created_at": 1732712345.12}          # seconds since the epoch
 
+A header written before the space carried a ``version`` has the bare
+``{"params": {...}}``; it reads as version 1, with the same fingerprint.
 A header has no ``number``. A later line may repeat the header (a run that
 appended to the file); it must describe the same study: the same ``format``,
 ``space``, ``fingerprint`` and ``direction`` (``aiotune``, ``strategy`` and
@@ -34,7 +36,7 @@ Every other line records one finished trial::
      "started_at": 1732712346.0,           # seconds since the epoch, or null
      "finished_at": 1732712350.5,          # seconds since the epoch, or null
      "duration": 4.5,                      # seconds, or null
-     "worker": "pid-4242"}                 # or null
+     "worker": "host:4242"}                # "hostname:pid" that ran it, or null
 
 A writer that finds the file's last line torn (a previous writer was killed
 mid-line) ends it with ``\n`` and writes a repair line right after it::
@@ -244,8 +246,18 @@ def decode_header(obj: Mapping[str, Any]) -> tuple[Space, Direction]:
 
 
 def same_study(first: Mapping[str, Any], other: Mapping[str, Any]) -> bool:
-    """Whether two headers describe the same study (a repeated header is then harmless)."""
-    return all(first.get(key) == other.get(key) for key in _STUDY_FIELDS)
+    """Whether two headers describe the same study (a repeated header is then harmless).
+
+    Spaces compare without their ``version``, so an older writer's header matches.
+    """
+    return all(_study_value(first, key) == _study_value(other, key) for key in _STUDY_FIELDS)
+
+
+def _study_value(header: Mapping[str, Any], key: str) -> Any:
+    value = header.get(key)
+    if key == "space" and isinstance(value, dict):
+        return {k: v for k, v in value.items() if k != "version"}
+    return value
 
 
 def decode_trial(obj: Mapping[str, Any], *, space: Space | None = None) -> Trial:

@@ -13,6 +13,7 @@ from aiofiles.threadpool.binary import AsyncFileIO
 
 from aiotune._checks import check_choice
 from aiotune.errors import JournalError
+from aiotune.journal._lock import WriterLock
 from aiotune.journal.format import (
     decode_header,
     encode_header,
@@ -38,6 +39,13 @@ class JsonlWriter:
     A torn last line left by a killed writer is ended with a newline first, so
     the lines appended after it are intact. The directory must exist.
 
+    One journal takes one writer: from ``on_start`` until the study ends, the
+    writer holds an exclusive advisory lock on the file (``flock``; the OS
+    drops it if the process dies), and a second writer of the same file, in
+    this process or another, fails its study before any trial runs with a
+    :class:`~aiotune.JournalError` naming the holder's host and pid (kept in
+    ``<path>.lock`` while the lock is held). Readers never take the lock.
+
     Each batch of finished trials is written with one write and a flush; with
     ``durability="fsync"`` the file is also fsynced, so a recorded trial
     survives a power cut, not only a crash of the process. ``cancelled``
@@ -53,6 +61,8 @@ class JsonlWriter:
         self._path = os.fspath(path)
         self._durability: Durability = check_choice("durability", durability, ("flush", "fsync"))
         self._file: AsyncFileIO | None = None
+        self._lock: WriterLock | None = None
+        self._study: object = None  # the study being written, while the file is open
 
     @property
     def path(self) -> str:
@@ -68,8 +78,15 @@ class JsonlWriter:
         return f"JsonlWriter({self._path!r}, durability={self._durability!r})"
 
     async def on_start(self, tuner: StudyHandle) -> None:
-        """Open the journal, checking an existing one or writing the header of a new one."""
+        """Lock and open the journal, checking an existing one or writing a new one's header."""
         if self._file is not None:
+            if tuner is not self._study:
+                raise JournalError(
+                    self._path,
+                    None,
+                    "this JsonlWriter is already writing another study; "
+                    "give each study its own writer and file",
+                )
             return
         try:
             file = await aiofiles.open(self._path, "ab", buffering=0)
@@ -80,15 +97,17 @@ class JsonlWriter:
             ) from None
         except OSError as exc:
             raise JournalError(self._path, None, f"cannot write: {exc}") from exc
+        lock = WriterLock(self._path)
         try:
+            await lock.acquire(file.fileno(), tuner)  # before reading: the file is ours now
             first_line, ends_with_newline = await anyio.to_thread.run_sync(_inspect, self._path)
         except OSError as exc:
-            await _close_quietly(file)
+            await _close_quietly(file, lock)
             raise JournalError(self._path, None, f"cannot read: {exc}") from exc
         except BaseException:
-            await _close_quietly(file)
+            await _close_quietly(file, lock)
             raise
-        self._file = file
+        self._file, self._lock, self._study = file, lock, tuner
         try:
             if first_line is None:
                 await self._write(encode_header(tuner.space, tuner.direction, tuner.strategy))
@@ -97,8 +116,7 @@ class JsonlWriter:
                 if not ends_with_newline:
                     await self._write(encode_repair())
         except BaseException:
-            self._file = None
-            await _close_quietly(file)
+            await self._abandon()
             raise
 
     async def on_trial(self, trial: Trial, tuner: StudyHandle) -> None:
@@ -118,14 +136,25 @@ class JsonlWriter:
         await self._write(b"".join(lines))
 
     async def on_finish(self, result: TuningResult) -> None:
-        """Close the journal (everything recorded is already flushed)."""
-        file, self._file = self._file, None
+        """Close the journal, releasing its lock (everything recorded is already flushed)."""
+        file, lock = self._file, self._lock
+        self._file, self._lock, self._study = None, None, None
         if file is None:
             return
-        try:
-            await file.close()
-        except OSError as exc:
-            raise JournalError(self._path, None, f"cannot write: {exc}") from exc
+        with anyio.CancelScope(shield=True):  # never leave the file open and locked
+            try:
+                if lock is not None:
+                    await anyio.to_thread.run_sync(lock.release)
+                await file.close()
+            except OSError as exc:
+                raise JournalError(self._path, None, f"cannot write: {exc}") from exc
+
+    async def _abandon(self) -> None:
+        """Close the journal on an error path, releasing its lock: the study is over for it."""
+        file, lock = self._file, self._lock
+        self._file, self._lock, self._study = None, None, None
+        if file is not None:
+            await _close_quietly(file, lock)
 
     async def _write(self, data: bytes) -> None:
         file = self._file
@@ -140,7 +169,11 @@ class JsonlWriter:
             if self._durability == "fsync":
                 await anyio.to_thread.run_sync(os.fsync, file.fileno())
         except OSError as exc:
+            await self._abandon()
             raise JournalError(self._path, None, f"cannot write: {exc}") from exc
+        except BaseException:  # cancelled mid-write: no on_finish will close the file
+            await self._abandon()
+            raise
 
     def _check_header(self, line: bytes, tuner: StudyHandle) -> None:
         """Refuse to append to a file that is not a journal of this very study."""
@@ -178,10 +211,15 @@ def _inspect(path: str) -> tuple[bytes | None, bool]:
         return first_line, file.read(1) == b"\n"
 
 
-async def _close_quietly(file: AsyncFileIO) -> None:
-    """Close ``file`` on an error path, even when cancelled, letting the first error win."""
+async def _close_quietly(file: AsyncFileIO, lock: WriterLock | None) -> None:
+    """Close ``file`` and release its lock on an error path, even when cancelled.
+
+    The first error wins: one closing it is not raised.
+    """
     with anyio.CancelScope(shield=True):
         try:
+            if lock is not None:
+                await anyio.to_thread.run_sync(lock.release)
             await file.close()
         except OSError:
             pass

@@ -7,7 +7,7 @@ carrying anything from one study into the next.
 
 A :class:`PrunerState` is sans-I/O and synchronous: no asyncio, no threads,
 no locks of its own. The orchestrator serialises every call to it (the
-:class:`~aiotune.execution.hub.ReportHub` calls ``report`` under its lock, and
+:class:`~aiotune.execution.inbox.ReportInbox` calls ``report`` under its lock, and
 ``finish`` must be called under the same lock), and each call must answer
 quickly, because it runs while a worker waits for its answer. The built-in
 states answer in ``O(log n)`` comparisons plus one list insertion (per rung

@@ -76,12 +76,15 @@ def refine(
     movable: np.ndarray[tuple[int], np.dtype[np.bool_]],
     snap: Callable[[Array], Array],
     maxiter: int = 60,
+    prepare: Callable[[Array], Array] | None = None,
 ) -> Array:
     """Climb ``log EI`` from each row of ``starts`` with L-BFGS-B, moving only ``movable`` columns.
 
     The starts are optimised jointly as one problem whose objective is the sum
     of their separate objectives (as BoTorch's ``gen_candidates_scipy`` does):
     one scipy call, vectorised numpy inside. Returns the snapped end points.
+    ``prepare`` maps the optimiser's points to model rows first (a conditional
+    space marks its inactive columns there, which then get no gradient).
     """
     if not movable.any():
         return starts
@@ -91,6 +94,8 @@ def refine(
     def objective(flat: Array) -> tuple[float, Array]:
         xs = fixed.copy()
         xs[:, movable] = flat.reshape(m, n_move)
+        if prepare is not None:
+            xs = prepare(xs)
         mean, var, dmean, dvar = posterior.predict_grad(xs)
         value, d_mean, d_var = log_ei(mean, var, best)
         grad = d_mean[:, None] * dmean + d_var[:, None] * dvar

@@ -106,22 +106,44 @@ def _matern_grad(r2: Array) -> tuple[Array, Array]:
 
 
 class Kernel:
-    """The distance part of the kernel for a fixed column layout (numeric vs categorical)."""
+    """The distance part of the kernel for a fixed column layout (numeric vs categorical).
 
-    def __init__(self, categorical: np.ndarray[Any, np.dtype[np.bool_]], n_choices: list[int]):
+    ``arc`` marks the numeric columns of conditional parameters, which hold
+    a unit coordinate when active and a negative value when inactive. Such a
+    column contributes the chord between ``(sin x, cos x)`` and
+    ``(sin x', cos x')`` when both rows are active — ``2 (1 - cos(x - x'))``,
+    close to ``(x - x')^2`` on the unit interval — and the radius when one
+    of them is inactive: every active value is then equally far (``1 / l``)
+    from "inactive", whatever its own value, and two inactive rows do not
+    differ there. The embedding is Euclidean, so the kernel stays positive
+    definite (Swersky et al., *Raiders of the Lost Architecture*, 2013; the
+    arc kernel of Hutter and Osborne, 2013).
+    """
+
+    def __init__(
+        self,
+        categorical: np.ndarray[Any, np.dtype[np.bool_]],
+        n_choices: list[int],
+        arc: np.ndarray[Any, np.dtype[np.bool_]] | None = None,
+    ):
         self.categorical = categorical
         self.numeric = ~categorical
         self.n_choices = n_choices  # per column; 0 for numeric columns
+        self.arc = np.zeros_like(categorical) if arc is None else arc
 
     def embed(self, x: Array, lengthscales: Array) -> Array:
         """Rows of ``x`` in a space where the kernel's ``r^2`` is the squared Euclidean distance.
 
         Numeric columns are divided by their length-scale; a categorical column
-        becomes its one-hot vector divided by ``sqrt(2) * l``.
+        becomes its one-hot vector divided by ``sqrt(2) * l``; an arc column
+        its point on the circle of radius ``1 / l``, or the centre.
         """
         parts: list[Array] = []
         for j, k in enumerate(self.n_choices):
-            if k == 0:
+            if self.arc[j]:
+                on = (x[:, j] >= 0.0) / lengthscales[j]
+                parts.append(np.stack([np.sin(x[:, j]) * on, np.cos(x[:, j]) * on], axis=1))
+            elif k == 0:
                 parts.append(x[:, j : j + 1] / lengthscales[j])
             else:
                 onehot = np.zeros((len(x), k))
@@ -140,7 +162,24 @@ class Kernel:
         """Unscaled squared distances per column, shape ``(P, n, n)``, for the gradient."""
         diff = x[None, :, :] - x[:, None, :]  # (n, n, P)
         s = np.where(self.categorical, (diff != 0.0).astype(np.float64), diff * diff)
+        if self.arc.any():
+            on = x[:, self.arc] >= 0.0  # (n, A)
+            both = on[None, :, :] & on[:, None, :]
+            one = on[None, :, :] ^ on[:, None, :]
+            chord = 2.0 * (1.0 - np.cos(diff[:, :, self.arc]))
+            s[:, :, self.arc] = np.where(both, chord, one.astype(np.float64))
         return np.moveaxis(s, 2, 0)
+
+    def half_grad(self, xs: Array, x: Array) -> Array:
+        """``(1/2) d r^2 / d xs`` before the length-scales, ``(m, n, P)``: ``xs - x`` on
+        numeric columns, ``sin(xs - x)`` on arc columns where both rows are active, and 0
+        on categorical columns and inactive arc columns."""
+        diff = xs[:, None, :] - x[None, :, :]
+        diff[:, :, self.categorical] = 0.0
+        if self.arc.any():
+            both = (xs[:, None, self.arc] >= 0.0) & (x[None, :, self.arc] >= 0.0)
+            diff[:, :, self.arc] = np.where(both, np.sin(diff[:, :, self.arc]), 0.0)
+        return diff
 
 
 def default_theta(n_cols: int) -> Array:
@@ -261,8 +300,7 @@ class Posterior:
         corr, g = _matern_grad(r2)
         ks = self.s2 * corr  # (m, n)
         # d k(x, x_j) / d x_i = -2 s2 g (x_i - x_ji) / l_i^2 on numeric columns.
-        diff = (xs[:, None, :] - self.x[None, :, :]) / self.lengthscales**2  # (m, n, P)
-        diff[:, :, self.kernel.categorical] = 0.0
+        diff = self.kernel.half_grad(xs, self.x) / self.lengthscales**2  # (m, n, P)
         dks = -2.0 * self.s2 * g[:, :, None] * diff
         mean = ks @ self.alpha
         dmean = np.einsum("mnp,n->mp", dks, self.alpha)

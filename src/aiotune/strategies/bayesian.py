@@ -136,7 +136,10 @@ class BayesianCore:
         busy = self._seen | {self._enc.key(params) for params in pending.values()}
         if self._enc.finite_size is not None and len(busy) >= self._enc.finite_size:
             return None
-        if number < self.n_initial or len(self._y) < _MIN_OBS:
+        # The space-filling start ends early when trials told from elsewhere (initial
+        # points, a warm start) already give the model as much data.
+        n = len(self._y)
+        if (number < self.n_initial and n < self.n_initial) or n < _MIN_OBS:
             if number < len(self._design):
                 params = self._enc.decode(self._design[number])
                 if self._enc.key(params) not in busy:
@@ -200,7 +203,8 @@ class BayesianCore:
         )
         scores = acq.score(posterior, candidates, best)
         starts = candidates[np.argsort(-scores, kind="stable")[:_N_STARTS]]
-        refined = acq.refine(posterior, starts, best, enc.movable, enc.snap)
+        prepare = (lambda xs: enc.activate(xs, enc.snap(xs))) if enc.space.is_conditional else None
+        refined = acq.refine(posterior, starts, best, enc.movable, enc.snap, prepare=prepare)
         pool: Array = np.vstack([refined, candidates])
         scores = np.concatenate([acq.score(posterior, refined, best), scores])
         for i in np.argsort(-scores, kind="stable"):

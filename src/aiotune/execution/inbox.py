@@ -1,4 +1,4 @@
-"""The orchestrator's end of every trial's transport."""
+"""The orchestrator's end of every report channel: :class:`ReportInbox`."""
 
 from __future__ import annotations
 
@@ -25,15 +25,16 @@ class _Watch:
         self.intermediate: dict[int, float] = {}
 
 
-class ReportHub:
+class ReportInbox:
     """Receives ``started`` and ``report`` from running trials, from any thread.
 
-    It implements the :class:`~aiotune.execution.transport.Transport` protocol:
-    it keeps what each watched trial reported (so a trial that times out or is
-    cancelled keeps its intermediate values), answers pruning decisions at
-    once in the calling thread (a worker's report costs one pipe round trip,
-    never a hop through the event loop), and hands ``started`` and each report
-    to the event loop for the orchestrator and the observers.
+    Every :class:`~aiotune.execution.channel.ReportChannel` ends here, and
+    the inbox is one itself (trials on the loop or in a thread call it
+    directly). It keeps what each watched trial reported (so a trial that
+    times out or is cancelled keeps its intermediate values), answers pruning
+    decisions at once in the calling thread (a worker's report costs one pipe
+    round trip, never a hop through the event loop), and hands ``started``
+    and each report to the event loop for the orchestrator and the observers.
     """
 
     def __init__(

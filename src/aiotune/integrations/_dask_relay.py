@@ -1,4 +1,4 @@
-"""Trials on a Dask cluster: their report channel, :class:`DaskTransport`.
+"""Reports from trials on a Dask cluster: :class:`DaskReportRelay` and :class:`DaskReportChannel`.
 
 A study scales out by running its trials on Dask workers::
 
@@ -11,11 +11,12 @@ client. aiotune drives either through ``loop.run_in_executor``, like any
 build.
 
 Trials on a Dask worker share no pipe with the orchestrator, so their
-``started`` and ``report`` messages travel through the Dask scheduler:
-:class:`DaskTransport` is the study's channel (:func:`dask_link` opens it
-for the orchestrator). Its orchestrator side runs a pump on the Dask
-client's event loop; its worker side, :class:`DaskWorkerTransport`, is
-picklable and travels with each trial. Both use ``distributed.Queue``
+``started`` and ``report`` messages travel through the Dask scheduler.
+:class:`DaskReportRelay` is the orchestrator's side (the relay that
+:mod:`aiotune.integrations.dask` registers for Dask executors): it runs a
+pump on the Dask client's event loop and delivers to the study's inbox. The
+worker side, :class:`DaskReportChannel`, is the picklable remote channel
+that travels with each trial. Both use ``distributed.Queue``
 (queues on the scheduler): the study has one, which workers put messages
 in, and each worker thread one, where its answers come back. A report costs
 one round trip through the scheduler: a few milliseconds. Each worker
@@ -29,7 +30,7 @@ What Dask does, and what aiotune makes of it:
   (up to ``distributed.scheduler.allowed-failures`` times, default 3, then
   the future raises ``KilledWorker``), so the objective would silently run
   again, or, when the trial itself kills its worker, kill four workers in
-  turn. Over the transport, the re-run announces its start with the same
+  turn. Over the channel, the re-run announces its start with the same
   Dask task key; the orchestrator refuses it, and the trial is ``failed``
   with :class:`WorkerLost` ("the Dask worker running trial N was lost").
   ``retries=`` then runs it again as a new attempt. Trials that had not
@@ -58,9 +59,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
 from concurrent.futures import Executor
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -68,7 +67,7 @@ from typing import Any
 import anyio
 
 from aiotune.errors import ConfigurationError, MissingExtraError
-from aiotune.execution.transport import Transport
+from aiotune.execution.channel import ReportChannel
 
 logger = logging.getLogger("aiotune")
 
@@ -215,8 +214,8 @@ def _forget_study(study: str) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class DaskWorkerTransport:
-    """The worker side of a :class:`DaskTransport`: picklable, it travels with each trial.
+class DaskReportChannel:
+    """The worker side of a :class:`DaskReportRelay`: picklable, it travels with each trial.
 
     ``started`` asks the orchestrator whether this run may go ahead (a Dask
     re-run after a lost worker may not: it raises :class:`WorkerLost`);
@@ -276,8 +275,8 @@ async def _open_queue(name: str, client: Any) -> Any:
 
 
 @dataclass(frozen=True, slots=True)
-class DaskTransportStatistics:
-    """A snapshot of a :class:`DaskTransport`.
+class DaskRelayStatistics:
+    """A snapshot of a :class:`DaskReportRelay`.
 
     ``starts`` and ``reports`` count the messages answered, ``reruns_refused``
     the Dask re-runs of trials whose worker was lost, and ``stale_reports``
@@ -290,23 +289,23 @@ class DaskTransportStatistics:
     stale_reports: int
 
 
-class DaskTransport:
-    """A study's channel to its trials on Dask workers, through the Dask scheduler.
+class DaskReportRelay:
+    """The orchestrator's side of the report channel to trials on Dask workers.
 
-    Build it with :meth:`for_executor`; hand :attr:`remote` to the trials
-    (``TrialPlan.remote_transport``); enter it (``async with``) around the
+    Build it with :meth:`for_executor`; hand :attr:`channel` to the trials
+    (``TrialPlan.remote_channel``); enter it (``async with``) around the
     trials. While entered, a pump on the Dask client's event loop delivers
-    each trial's ``started`` and ``report`` to ``hub`` (any thread-safe
-    :class:`~aiotune.execution.transport.Transport`, the study's
-    ``ReportHub``) and sends the answers back. The caller's event loop is
+    each trial's ``started`` and ``report`` to ``inbox`` (any thread-safe
+    :class:`~aiotune.execution.channel.ReportChannel`, the study's
+    ``ReportInbox``) and sends the answers back. The caller's event loop is
     never blocked, and nothing is left running on exit. It runs once.
     """
 
-    def __init__(self, client: Any, hub: Transport, *, reply_timeout: float = 60.0) -> None:
+    def __init__(self, client: Any, inbox: ReportChannel, *, reply_timeout: float = 60.0) -> None:
         self._client = client
-        self._hub = hub
+        self._inbox = inbox
         self._study = f"aiotune-study-{uuid.uuid4().hex}"
-        self._remote = DaskWorkerTransport(self._study, reply_timeout)
+        self._channel = DaskReportChannel(self._study, reply_timeout)
         self._starts: dict[int, tuple[str | None, str, str | None]] = {}
         self._counts = {"starts": 0, "reports": 0, "reruns_refused": 0, "stale_reports": 0}
         self._ready: concurrent.futures.Future[None] = concurrent.futures.Future()
@@ -317,9 +316,9 @@ class DaskTransport:
 
     @classmethod
     def for_executor(
-        cls, executor: Executor, hub: Transport, *, reply_timeout: float = 60.0
-    ) -> DaskTransport:
-        """The channel for trials run by ``executor`` (``Client.get_executor()`` or DaskExecutor).
+        cls, executor: Executor, inbox: ReportChannel, *, reply_timeout: float = 60.0
+    ) -> DaskReportRelay:
+        """The relay for trials run by ``executor`` (``Client.get_executor()`` or DaskExecutor).
 
         Raises ``ConfigurationError`` for any other executor, and
         ``MissingExtraError`` when Dask is not installed.
@@ -331,20 +330,20 @@ class DaskTransport:
                 "executor",
                 f"{executor!r} is not a Dask executor (Client.get_executor() or DaskExecutor)",
             )
-        return cls(client, hub, reply_timeout=reply_timeout)
+        return cls(client, inbox, reply_timeout=reply_timeout)
 
     @property
-    def remote(self) -> DaskWorkerTransport:
+    def channel(self) -> DaskReportChannel:
         """The picklable worker side, to send along with every trial."""
-        return self._remote
+        return self._channel
 
-    def statistics(self) -> DaskTransportStatistics:
+    def statistics(self) -> DaskRelayStatistics:
         """Counts of the messages handled so far."""
-        return DaskTransportStatistics(**self._counts)
+        return DaskRelayStatistics(**self._counts)
 
-    async def __aenter__(self) -> DaskTransport:
+    async def __aenter__(self) -> DaskReportRelay:
         if self._entered:
-            raise RuntimeError("a DaskTransport runs once; build a new one")
+            raise RuntimeError("a DaskReportRelay runs once; build a new one")
         self._entered = True
         status = getattr(self._client, "status", "running")
         if status in ("closing", "closed"):
@@ -468,7 +467,7 @@ class DaskTransport:
                 logger.debug("could not release the study's queue", exc_info=True)
 
     def _answer(self, message: dict[str, Any]) -> dict[str, Any]:
-        """Answer one worker message (on the Dask client's loop; the hub is thread-safe)."""
+        """Answer one worker message (on the Dask client's loop; the inbox is thread-safe)."""
         op = message.get("op")
         try:
             number = int(message["number"])
@@ -495,7 +494,7 @@ class DaskTransport:
             return {"go": False, "message": text}
         self._starts[number] = (key, worker, address)
         self._counts["starts"] += 1
-        self._hub.started(number, worker)
+        self._inbox.started(number, worker)
         return {"go": True}
 
     def _on_report(self, number: int, message: dict[str, Any]) -> dict[str, Any]:
@@ -505,35 +504,19 @@ class DaskTransport:
             self._counts["stale_reports"] += 1  # an abandoned run of this trial: stop it
             return {"prune": True}
         self._counts["reports"] += 1
-        prune = self._hub.report(number, int(message["step"]), float(message["value"]))
+        prune = self._inbox.report(number, int(message["step"]), float(message["value"]))
         return {"prune": prune}
 
     def __repr__(self) -> str:
-        return f"<aiotune.DaskTransport {self._study}>"
-
-
-@asynccontextmanager
-async def dask_link(executor: Executor, hub: Transport) -> AsyncIterator[DaskTransport | None]:
-    """The open :class:`DaskTransport` for trials run by ``executor``; None off Dask.
-
-    For the orchestrator: ``async with dask_link(executor, hub) as link`` around
-    the trials, then ``link.remote`` travels with each of them. Any other
-    executor yields None, and nothing (Dask included) is imported for it.
-    """
-    if not is_dask_executor(executor):
-        yield None
-        return
-    async with DaskTransport.for_executor(executor, hub) as link:
-        yield link
+        return f"<aiotune.DaskReportRelay {self._study}>"
 
 
 __all__ = [
-    "DaskTransport",
-    "DaskTransportStatistics",
-    "DaskWorkerTransport",
+    "DaskRelayStatistics",
+    "DaskReportChannel",
+    "DaskReportRelay",
     "WorkerLost",
     "dask_client_of",
-    "dask_link",
     "import_distributed",
     "is_dask_executor",
 ]
