@@ -334,3 +334,17 @@ async def test_an_exception_in_the_block_propagates_bare_and_cancels_asked_trial
     with pytest.raises(KeyError, match="mine"):
         await fail_inside()
     assert [t.status for t in study.result.trials] == [at.TrialStatus.CANCELLED]
+
+
+async def test_initial_points_are_asked_first_and_warm_start_informs_the_strategy() -> None:
+    space = at.Space(x=at.Categorical([1, 2, 3, 4]))
+    earlier = at.TuningResult(
+        trials=(at.Trial(number=0, params={"x": 4}, status=at.TrialStatus.COMPLETE, score=4.0),)
+    )
+    async with at.Study(space, strategy=at.Grid(), initial=[{"x": 3}], warm_start=earlier) as study:
+        asked = [trial async for trial in _ask_all(study)]
+        for trial in asked:
+            await study.tell(trial.number, trial.params["x"])
+    # 3 first; then the grid, which skips 4 (done in the earlier study) and 3 (done here)
+    assert [t.params["x"] for t in asked] == [3, 1, 2]
+    assert len(study.result.trials) == 3
