@@ -348,3 +348,23 @@ async def test_initial_points_are_asked_first_and_warm_start_informs_the_strateg
     # 3 first; then the grid, which skips 4 (done in the earlier study) and 3 (done here)
     assert [t.params["x"] for t in asked] == [3, 1, 2]
     assert len(study.result.trials) == 3
+
+
+async def test_a_cancelled_study_records_its_asked_trials_and_tells_its_observers() -> None:
+    seen = Seen()
+    study = at.Study(XY, strategy=at.Random(seed=0), observers=[seen])
+    with anyio.CancelScope() as scope:
+        async with study:
+            first = await study.ask()
+            assert first is not None
+            await study.tell(first.number, 1.0)
+            assert await study.ask() is not None
+            scope.cancel()
+            await anyio.sleep(5)
+    assert scope.cancelled_caught
+    assert [t.status for t in study.result.trials] == [
+        at.TrialStatus.COMPLETE,
+        at.TrialStatus.CANCELLED,
+    ]
+    assert seen.trials == [0, 1]
+    assert seen.finished is not None

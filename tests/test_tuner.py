@@ -527,3 +527,27 @@ def test_every_argument_check_says_what_it_wanted_and_what_it_got(
     assert caught.value.argument == argument
     assert str(caught.value).startswith(f"{argument}: must be ")
     assert ", got " in str(caught.value)
+
+
+async def test_user_code_errors_are_not_reported_as_internal(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def breaks(space: at.Space, history: at.History) -> AsyncIterator[dict[str, Any]]:
+        yield {"x": 0.5, "y": 0.5}
+        raise RuntimeError("model diverged")
+
+    with pytest.raises(RuntimeError, match="model diverged"):
+        await at.tune(objectives.sum_xy, XY, strategy=breaks, executor="thread")
+
+    class CriticalStart:
+        critical = True
+
+        async def on_start(self, tuner: Any) -> None:
+            raise ValueError("no tracking server")
+
+        async def on_trial(self, trial: at.Trial, tuner: Any) -> None:
+            pass
+
+    with pytest.raises(ValueError, match="no tracking server"):
+        await at.tune(objectives.sum_xy, XY, observers=[CriticalStart()], executor="thread")
+    assert "internal error" not in caplog.text

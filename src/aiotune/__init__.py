@@ -76,7 +76,9 @@ def _homes() -> dict[str, str]:
         import ast
 
         source = __spec__.loader.get_source(__name__)  # type: ignore[union-attr]
-        for node in ast.parse(source or "").body:
+        if source is None:  # pragma: no cover - an install without .py files
+            raise ImportError("aiotune's public names are read from its __init__.py source")
+        for node in ast.parse(source).body:
             if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
                 for statement in node.body:
                     if isinstance(statement, ast.ImportFrom) and statement.module:

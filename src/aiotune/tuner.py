@@ -245,15 +245,13 @@ class Tuner:
                 raise
             running.send.close()  # every trial is in: stream() ends now, observers may lag
             await self._study._close(None, hurry=hurry)
-        except (TuningError, OSError) as exc:
-            running.error = exc
-        except ExceptionGroup as group:  # never reaches the caller as a group
-            running.error = _single(group)
-            if not isinstance(running.error, TuningError | OSError):
-                logger.error("internal error in the study", exc_info=running.error)
-        except Exception as exc:  # an aiotune bug: still reach the caller bare
-            logger.exception("internal error in the study")
-            running.error = exc
+        except Exception as exc:  # reaches the caller bare, never as a group
+            error = _single(exc) if isinstance(exc, ExceptionGroup) else exc
+            # The study's own error came from user code (a strategy, a critical observer)
+            # or is a TuningError; anything else is a bug of aiotune's: say so.
+            if error is not self._study._error and not isinstance(error, TuningError | OSError):
+                logger.error("internal error in the study", exc_info=error)
+            running.error = error
         finally:
             running.send.close()
             self._result = self._study._result
