@@ -169,11 +169,6 @@ class Tuner:
         return self._study.history
 
     @property
-    def study(self) -> Study:
-        """The :class:`~aiotune.Study` this Tuner runs the trials of."""
-        return self._study
-
-    @property
     def result(self) -> TuningResult:
         """The study's result, once it has ended."""
         if self._result is None:
