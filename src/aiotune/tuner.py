@@ -1,9 +1,11 @@
 """The orchestrator: :class:`Tuner`, and the ``tune``/``run`` front doors.
 
-One study, one task group. The launch loop pulls params from the strategy
-(from this one task only) whenever a trial slot is free, starts a task per
-trial, and each finished trial goes to the history, the observers' pumps and
-the ``stream()`` of the caller. Nothing started here outlives ``run()``.
+A Tuner is a :class:`~aiotune.study.Study` (history, strategy, observers,
+pruner, journal) plus where and how trials run. One task group per study:
+the launch loop asks the study for params (from this one task only) whenever
+a trial slot is free, runs each trial in its own task, and tells the study
+each finished record, which also goes to the caller's ``stream()``. Nothing
+started here outlives ``run()``. See docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -326,6 +328,7 @@ class Tuner:
             self._tell(running, cancelled_trial(number, params, plan.inbox))
             raise
         except Exception as exc:  # an aiotune bug: fail the study, not silently
+            logger.exception("internal error running trial %d", number)
             self._study._fail(exc)
             return
         finally:
