@@ -22,12 +22,14 @@ if TYPE_CHECKING:
     from aiotune.errors import MissingExtraError as MissingExtraError
     from aiotune.errors import NoCompleteTrialError as NoCompleteTrialError
     from aiotune.errors import ObjectiveError as ObjectiveError
+    from aiotune.errors import PoolClosedError as PoolClosedError
     from aiotune.errors import Pruned as Pruned
     from aiotune.errors import SpaceError as SpaceError
     from aiotune.errors import StrategyError as StrategyError
     from aiotune.errors import TunerStateError as TunerStateError
     from aiotune.errors import TuningError as TuningError
     from aiotune.execution.context import TrialContext as TrialContext
+    from aiotune.execution.pool import WorkerPool as WorkerPool
     from aiotune.history import History as History
     from aiotune.integrations.dask import DaskExecutor as DaskExecutor
     from aiotune.journal import JsonlWriter as JsonlWriter
@@ -82,6 +84,7 @@ __all__ = [
     "Observer",
     "ObserverFailure",
     "Patience",
+    "PoolClosedError",
     "Pruned",
     "Pruner",
     "PrunerState",
@@ -100,6 +103,7 @@ __all__ = [
     "TunerStateError",
     "TuningError",
     "TuningResult",
+    "WorkerPool",
     "load",
     "run",
     "tune",
@@ -113,12 +117,14 @@ _HOMES: dict[str, str] = {
     "MissingExtraError": "aiotune.errors",
     "NoCompleteTrialError": "aiotune.errors",
     "ObjectiveError": "aiotune.errors",
+    "PoolClosedError": "aiotune.errors",
     "Pruned": "aiotune.errors",
     "SpaceError": "aiotune.errors",
     "StrategyError": "aiotune.errors",
     "TunerStateError": "aiotune.errors",
     "TuningError": "aiotune.errors",
     "TrialContext": "aiotune.execution.context",
+    "WorkerPool": "aiotune.execution.pool",
     "History": "aiotune.history",
     "DaskExecutor": "aiotune.integrations.dask",
     "JsonlWriter": "aiotune.journal",
