@@ -13,7 +13,7 @@ PUBLIC = {
     "Space", "Float", "Int", "Categorical", "Bool", "Trial", "TrialStatus", "TrialError",
     "TuningResult", "ObserverFailure", "History",
     # running a study
-    "Tuner", "tune", "run", "load", "TrialContext", "DaskExecutor",
+    "Tuner", "tune", "run", "load", "TrialContext", "DaskExecutor", "WorkerPool",
     # strategies and observers
     "Strategy", "Grid", "Random", "Bayesian", "Observer", "JsonlWriter", "Patience", "Target",
     "TimeBudget", "MaxFailures",

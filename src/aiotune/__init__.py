@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from aiotune.errors import TunerStateError as TunerStateError
     from aiotune.errors import TuningError as TuningError
     from aiotune.execution.context import TrialContext as TrialContext
+    from aiotune.execution.pool import WorkerPool as WorkerPool
     from aiotune.history import History as History
     from aiotune.integrations.dask import DaskExecutor as DaskExecutor
     from aiotune.journal import JsonlWriter as JsonlWriter
@@ -100,6 +101,7 @@ __all__ = [
     "TunerStateError",
     "TuningError",
     "TuningResult",
+    "WorkerPool",
     "load",
     "run",
     "tune",
@@ -119,6 +121,7 @@ _HOMES: dict[str, str] = {
     "TunerStateError": "aiotune.errors",
     "TuningError": "aiotune.errors",
     "TrialContext": "aiotune.execution.context",
+    "WorkerPool": "aiotune.execution.pool",
     "History": "aiotune.history",
     "DaskExecutor": "aiotune.integrations.dask",
     "JsonlWriter": "aiotune.journal",
