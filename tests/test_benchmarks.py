@@ -19,6 +19,7 @@ SMOKE = {
         "--concurrency", "1", "--methods", "Bayesian,Random",
     ],
     "pruning.py": ["--seeds", "1", "--trials", "6", "--mode", "tune"],
+    "service.py": ["--studies", "3", "--trials", "4", "--clients", "2"],
 }  # fmt: skip
 
 

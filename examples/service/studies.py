@@ -36,6 +36,9 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 import aiotune as at
 
+# Import aiotune's heavy parts (numpy, scipy) now, not on the loop in the first request.
+from aiotune import Bayesian, Grid, JsonlWriter, Random, Tuner
+
 from .objectives import OBJECTIVES
 
 logger = logging.getLogger("aiotune.service")
@@ -148,10 +151,10 @@ def parse_request(body: object) -> StudySpec:
 def make_strategy(spec: StudySpec) -> at.Strategy:
     """The strategy a spec names, seeded."""
     if spec.strategy == "bayesian":
-        return at.Bayesian(seed=spec.seed)
+        return Bayesian(seed=spec.seed)
     if spec.strategy == "grid":
-        return at.Grid(resolution=spec.resolution)
-    return at.Random(seed=spec.seed)
+        return Grid(resolution=spec.resolution)
+    return Random(seed=spec.seed)
 
 
 # -- records sent to clients -------------------------------------------------------------
@@ -197,7 +200,7 @@ class StudyRun:
         self.state = "running"
         self.stop_reason: str | None = None
         self.error: str | None = None
-        self.tuner: at.Tuner | None = None
+        self.tuner: Tuner | None = None
         self._trials: Sequence[at.Trial] = ()  # once it is over (or loaded over)
         self._scope = anyio.CancelScope()
         self._subscribers: dict[
@@ -316,14 +319,14 @@ class StudyRun:
     def build(self, pool: at.WorkerPool, *, resume: bool) -> None:
         """Build the study's tuner on ``pool`` (raises ``TuningError`` for a bad spec)."""
         spec = self.spec
-        self.tuner = at.Tuner(
+        self.tuner = Tuner(
             OBJECTIVES[spec.objective],
             spec.space,
             strategy=make_strategy(spec),
             max_trials=spec.max_trials,
             concurrency=spec.concurrency,
             executor=pool,
-            observers=[at.JsonlWriter(self.journal), self],
+            observers=[JsonlWriter(self.journal), self],
             resume=self.journal if resume else None,
         )
 
