@@ -27,6 +27,8 @@ sys.path.insert(0, str(ROOT))  # the example is a package of the repository, not
 service_app = importlib.import_module("examples.service.app")
 studies = importlib.import_module("examples.service.studies")
 
+pytestmark = pytest.mark.slow  # real worker processes throughout
+
 SPACE = at.Space(x=at.Float(0.0, 1.0), n=at.Int(0, 4), kind=at.Categorical(["a", "b"]))
 DEADLINE = 180.0  # generous: the machine may be loaded
 
@@ -439,3 +441,24 @@ def test_a_killed_service_loses_no_finished_trial_and_reruns_none(tmp_path: Path
         kept = {t["number"]: t for t in after}
         for trial in before[name]:  # finished before the kill: kept as it was, not run again
             assert kept[trial["number"]] == trial
+
+
+async def test_a_study_whose_journal_is_corrupt_fails_alone_on_restart(tmp_path: Path) -> None:
+    async with serving(tmp_path) as (client, service, _):
+        for name in ("good", "bad"):
+            body = request(id=name, objective="sleepy_sphere", max_trials=10)
+            assert (await client.post("/studies", json=body)).status_code == 201
+        await wait_for_trials(service.get("good"), 1)
+        await wait_for_trials(service.get("bad"), 1)
+    with (tmp_path / "bad" / "trials.jsonl").open("ab") as journal:
+        journal.write(b"not json\n{}\n")  # not a torn tail: a corrupt line in the middle
+    async with serving(tmp_path) as (client, service, _):
+        await service.get("bad").wait_over()
+        await service.get("good").wait_over()
+        bad = (await client.get("/studies/bad")).json()
+        good = (await client.get("/studies/good")).json()
+    assert bad["state"] == "failed"
+    assert bad["error"].startswith("JournalError")
+    assert "line" in bad["error"]
+    assert good["state"] == "finished"
+    assert good["counts"]["complete"] == 10

@@ -485,14 +485,22 @@ class Service:
             if entry.spec is None:
                 logger.error("%s", entry.problem)
                 continue
-            if entry.outcome is not None or entry.problem is not None:
-                outcome = entry.outcome or Outcome("failed", error=entry.problem)
+            outcome = entry.outcome
+            if entry.problem is not None:  # listed as failed, with the reason; not resumed
+                outcome = Outcome("failed", error=entry.problem)
+            if outcome is not None:
                 self._runs[entry.spec.id] = StudyRun.ended(
                     entry.spec, entry.directory, outcome, entry.trials
                 )
                 continue
             run = StudyRun(entry.spec, entry.directory)
-            run.build(self.pool, resume=entry.resume)
+            try:
+                run.build(self.pool, resume=entry.resume)
+            except at.TuningError as exc:  # this study cannot run: it alone is failed
+                failed = Outcome("failed", error=f"{type(exc).__name__}: {exc}")
+                run = StudyRun.ended(entry.spec, entry.directory, failed, ())
+                self._runs[entry.spec.id] = run
+                continue
             self._runs[entry.spec.id] = run
             logger.info("resuming study %s", entry.spec.id)
             self._group.start_soon(run.run)
