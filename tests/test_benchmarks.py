@@ -22,6 +22,7 @@ SMOKE = {
     "conditional.py": [
         "--seeds", "1", "--ml-seeds", "1", "--budgets", "3", "--methods", "Bayesian,Flat,Random",
     ],
+    "service.py": ["--studies", "3", "--trials", "4", "--clients", "2"],
 }  # fmt: skip
 
 
