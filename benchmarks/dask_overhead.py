@@ -129,7 +129,7 @@ def main() -> None:
     n, b, r, q = args.trials, args.busy_trials, args.repeats, args.trials // 4
 
     cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", host="127.0.0.1"
     )
     client = distributed.Client(cluster, set_as_default=False)
     pool = WorkerPool(2)

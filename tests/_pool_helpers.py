@@ -107,3 +107,17 @@ class ReportingJob:
 def exit_before_ready(conn: Any, memory_limit: int | None) -> None:
     """Stands in for the worker's main loop: dies before saying it is ready."""
     os._exit(7)
+
+
+class GroupedJob:
+    """A job of the study whose inbox is ``inbox`` (its fairness group); returns ``label``."""
+
+    def __init__(self, inbox: object, label: str) -> None:
+        self.inbox = inbox
+        self.label = label
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"inbox": None, "label": self.label}
+
+    def __call__(self) -> str:
+        return self.label

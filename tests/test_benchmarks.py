@@ -19,6 +19,10 @@ SMOKE = {
         "--concurrency", "1", "--methods", "Bayesian,Random",
     ],
     "pruning.py": ["--seeds", "1", "--trials", "6", "--mode", "tune"],
+    "conditional.py": [
+        "--seeds", "1", "--ml-seeds", "1", "--budgets", "3", "--methods", "Bayesian,Flat,Random",
+    ],
+    "service.py": ["--studies", "3", "--trials", "4", "--clients", "2"],
 }  # fmt: skip
 
 

@@ -35,6 +35,10 @@ import objectives  # noqa: E402
 from aiotune.execution.call import TrialCall  # noqa: E402
 from aiotune.execution.executors import executor_traits  # noqa: E402
 from aiotune.execution.inbox import ReportInbox  # noqa: E402
+from aiotune.integrations._dask_private import (  # noqa: E402
+    client_of_client_executor,
+    queue_created,
+)
 from aiotune.integrations.dask import (  # noqa: E402
     DaskExecutor,
     DaskReportRelay,
@@ -109,7 +113,7 @@ def dask_client() -> Iterator[Any]:
         n_workers=WORKERS,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",  # a free port: never collide with another cluster
         host="127.0.0.1",
     )
     client = distributed.Client(cluster, set_as_default=False)
@@ -175,6 +179,24 @@ def test_dask_executors_are_recognised(dask_client: Any) -> None:
     assert not is_dask_executor(None)
     with pytest.raises(at.ConfigurationError, match="not a Dask executor"):
         DaskReportRelay.for_executor(object(), object())  # type: ignore[arg-type]
+
+
+def test_the_private_parts_of_distributed_aiotune_uses_are_there(dask_client: Any) -> None:
+    """Fails when a Dask release changes what integrations/_dask_private.py relies on."""
+    executor = dask_client.get_executor()
+    assert "_client" in vars(executor), "distributed's ClientExecutor no longer has _client"
+    assert client_of_client_executor(executor) is dask_client
+
+    async def probe() -> None:
+        queue = distributed.Queue(f"aiotune-probe-{os.getpid()}", client=dask_client)
+        started = getattr(queue, "_started", None)
+        assert isinstance(started, asyncio.Future), "distributed.Queue no longer has _started"
+        await queue_created(queue)
+        await queue.put(1)
+        assert await queue.get() == 1
+        queue.close()
+
+    dask_client.sync(probe)
 
 
 class _PlainExecutor(Executor):

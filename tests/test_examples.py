@@ -42,6 +42,14 @@ def test_embedded_service_keeps_the_loop_responsive(tmp_path: Path) -> None:
     assert "worst heartbeat lag" in out
 
 
+# Examples that are packages, each with the test that runs it.
+PACKAGES = {
+    "service": "tests/test_service.py starts it with its documented command under real uvicorn",
+}
+
+
 def test_every_example_is_covered() -> None:
     tested = {"quickstart.py", "embedded_service.py", "dask_cluster.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} <= tested
+    packages = {p.name for p in EXAMPLES.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert packages <= set(PACKAGES)

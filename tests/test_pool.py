@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
+import aiotune as at
 from aiotune.errors import ConfigurationError
-from aiotune.execution import _manager as manager_module
 from aiotune.execution.pool import (
     RemoteError,
     RemoteTraceback,
@@ -29,6 +29,7 @@ from aiotune.execution.pool import (
     WorkerPool,
     WorkerStartError,
 )
+from aiotune.execution.pool import _manager as manager_module
 
 TESTS = str(Path(__file__).resolve().parent)
 if TESTS not in sys.path:  # workers import the helpers by name through the inherited sys.path
@@ -193,7 +194,8 @@ def test_cancel_queued_running_and_finished_jobs(
     go = tmp_path / "go"
     first = pool.submit(helpers.write_pid_and_wait, str(tmp_path / "pid"), str(go))
     queued = pool.submit(helpers.identity, "never")
-    assert eventually(lambda: first.running())
+    assert eventually(lambda: (tmp_path / "pid").exists())  # running
+    assert not first.running()  # a pool future stays pending while its job runs
     assert pool.statistics().queued == 1
 
     assert queued.cancel()
@@ -205,7 +207,7 @@ def test_cancel_queued_running_and_finished_jobs(
     assert not first.cancelled()
 
     running = pool.submit(helpers.write_pid_and_wait, str(tmp_path / "pid2"), None)
-    assert eventually(lambda: running.running())
+    assert eventually(lambda: (tmp_path / "pid2").exists())
     assert running.cancel()
     done, _ = concurrent.futures.wait([running], timeout=DEADLINE)
     assert done == {running}
@@ -315,7 +317,7 @@ def test_shutdown_finishes_jobs_and_leaves_no_process(tmp_path: Path) -> None:
     assert multiprocessing.active_children() == []
     assert all(gone(pid) for pid in pids)
     assert pool.statistics().workers_alive == 0
-    with pytest.raises(RuntimeError, match="after shutdown"):
+    with pytest.raises(at.PoolClosedError, match="after shutdown"):
         pool.submit(helpers.pid)
     pool.shutdown()  # again: a no-op
     pool.terminate()  # after a clean shutdown: a no-op
@@ -326,7 +328,7 @@ def test_shutdown_cancel_futures(tmp_path: Path) -> None:
     go = tmp_path / "go"
     running = pool.submit(helpers.write_pid_and_wait, str(tmp_path / "pid"), str(go))
     queued = [pool.submit(helpers.identity, i) for i in range(3)]
-    assert eventually(lambda: running.running())
+    assert eventually(lambda: (tmp_path / "pid").exists())
 
     pool.shutdown(wait=False, cancel_futures=True)
 
@@ -341,17 +343,20 @@ def test_terminate_kills_a_hung_job(tmp_path: Path) -> None:
     pool = WorkerPool(1)
     hung = pool.submit(helpers.write_pid_and_wait, str(tmp_path / "pid"), None)
     queued = pool.submit(helpers.identity, 1)
-    assert eventually(lambda: (tmp_path / "pid").exists() and hung.running())
+    assert eventually(lambda: (tmp_path / "pid").exists())
     worker_pid = int((tmp_path / "pid").read_text())
 
     pool.terminate()  # returns at once
 
-    assert hung.cancelled()
-    assert queued.cancelled()
+    # Both fail with the typed error, promptly: nobody waiting on them hangs.
+    with pytest.raises(at.PoolClosedError):
+        hung.result(timeout=DEADLINE)
+    with pytest.raises(at.PoolClosedError):
+        queued.result(timeout=DEADLINE)
     assert eventually(lambda: gone(worker_pid))
     pool.shutdown(wait=True)  # joins the management thread
     assert multiprocessing.active_children() == []
-    with pytest.raises(RuntimeError):
+    with pytest.raises(at.PoolClosedError):
         pool.submit(helpers.pid)
 
 
@@ -428,9 +433,10 @@ def test_abandoned_pool_leaves_no_process_at_interpreter_exit(tmp_path: Path) ->
 @pytest.mark.parametrize(
     ("kwargs", "argument"),
     [
-        ({"max_workers": 0}, "max_workers"),
-        ({"max_workers": 1, "memory_limit": 0}, "memory_limit"),
-        ({"max_workers": 1, "mp_context": "teleport"}, "mp_context"),
+        ({"workers": 0}, "workers"),
+        ({"workers": 1.5}, "workers"),
+        ({"workers": 1, "memory_limit": 0}, "memory_limit"),
+        ({"workers": 1, "mp_context": "teleport"}, "mp_context"),
     ],
 )
 def test_bad_arguments(kwargs: dict[str, Any], argument: str) -> None:

@@ -13,7 +13,7 @@ PUBLIC = {
     "Space", "Float", "Int", "Categorical", "Bool", "Trial", "TrialStatus", "TrialError",
     "TuningResult", "ObserverFailure", "History",
     # running a study
-    "Tuner", "tune", "run", "load", "TrialContext", "DaskExecutor",
+    "Tuner", "tune", "run", "load", "TrialContext", "DaskExecutor", "WorkerPool",
     # ask and tell
     "Study", "AskedTrial",
     # strategies and observers
@@ -24,7 +24,7 @@ PUBLIC = {
     # errors
     "TuningError", "SpaceError", "JournalError", "ObjectiveError", "StrategyError",
     "ConfigurationError", "NoCompleteTrialError", "MissingExtraError", "TunerStateError",
-    "Pruned",
+    "Pruned", "PoolClosedError",
 }  # fmt: skip
 
 

@@ -26,12 +26,14 @@ if TYPE_CHECKING:
     from aiotune.errors import MissingExtraError as MissingExtraError
     from aiotune.errors import NoCompleteTrialError as NoCompleteTrialError
     from aiotune.errors import ObjectiveError as ObjectiveError
+    from aiotune.errors import PoolClosedError as PoolClosedError
     from aiotune.errors import Pruned as Pruned
     from aiotune.errors import SpaceError as SpaceError
     from aiotune.errors import StrategyError as StrategyError
     from aiotune.errors import TunerStateError as TunerStateError
     from aiotune.errors import TuningError as TuningError
     from aiotune.execution.context import TrialContext as TrialContext
+    from aiotune.execution.pool import WorkerPool as WorkerPool
     from aiotune.history import History as History
     from aiotune.integrations.dask import DaskExecutor as DaskExecutor
     from aiotune.journal import JsonlWriter as JsonlWriter

@@ -116,3 +116,12 @@ class Pruned(Exception):
     def __init__(self, step: int | None = None) -> None:
         self.step = step
         super().__init__(f"trial pruned at step {step}" if step is not None else "trial pruned")
+
+
+class PoolClosedError(TuningError, RuntimeError):
+    """A :class:`~aiotune.WorkerPool` was closed while a study used it.
+
+    A trial running or queued when the pool is closed (``terminate()``, or
+    leaving ``async with pool`` while the study runs) fails with this error,
+    and a study whose next trial the pool refuses ends with it.
+    """

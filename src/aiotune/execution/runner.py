@@ -11,6 +11,7 @@ from typing import Any
 
 import anyio
 
+from aiotune.errors import PoolClosedError
 from aiotune.execution.call import Outcome, TrialCall
 from aiotune.execution.channel import ReportChannel
 from aiotune.execution.inbox import ReportInbox
@@ -55,6 +56,23 @@ async def run_trial(plan: TrialPlan, number: int, params: Params) -> Trial:
         assert trial.error is not None
         errors.append(trial.error)
         attempt += 1
+
+
+def _submit(executor: Executor, call: TrialCall) -> asyncio.Future[Outcome]:
+    """Hand ``call`` to ``executor``; an executor that refuses work ends the study.
+
+    A shut-down executor raises ``RuntimeError`` (the standard pools) or
+    :class:`~aiotune.errors.PoolClosedError` (aiotune's): that is raised, as
+    a ``PoolClosedError``, rather than recorded as one failed trial after
+    another.
+    """
+    loop = asyncio.get_running_loop()
+    try:
+        return loop.run_in_executor(executor, call)
+    except PoolClosedError:
+        raise
+    except RuntimeError as exc:
+        raise PoolClosedError(f"the executor {executor!r} refused the trial: {exc}") from exc
 
 
 class _NoClock:
@@ -125,11 +143,12 @@ async def _attempt(
         else:
             plan.inbox.watch(number)
         try:
-            if plan.executor is None:
-                outcome = await call.run_async()
-            else:
-                loop = asyncio.get_running_loop()
-                outcome = await loop.run_in_executor(plan.executor, call)
+            running = None if plan.executor is None else _submit(plan.executor, call)
+        except PoolClosedError:  # not this trial's failure: the study cannot go on
+            plan.inbox.forget(number)
+            raise
+        try:
+            outcome = await (call.run_async() if running is None else running)
         except Exception as exc:  # the executor failed the call (e.g. the worker died)
             outcome = TrialError.from_exception(exc)
     timed_out = clock is not None and clock.cancelled_caught

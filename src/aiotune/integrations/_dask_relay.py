@@ -55,7 +55,6 @@ import concurrent.futures
 import importlib
 import itertools
 import logging
-import sys
 import threading
 import time
 import uuid
@@ -68,6 +67,7 @@ import anyio
 
 from aiotune.errors import ConfigurationError, MissingExtraError
 from aiotune.execution.channel import ReportChannel
+from aiotune.integrations._dask_private import client_of_client_executor, queue_created
 
 logger = logging.getLogger("aiotune")
 
@@ -92,10 +92,8 @@ def dask_client_of(executor: object) -> Any | None:
     Recognises ``Client.get_executor()`` and any executor with a ``dask_client``
     attribute (such as :class:`DaskExecutor`). Never imports Dask itself.
     """
-    cfexecutor = sys.modules.get("distributed.cfexecutor")  # loaded if a Dask client exists
-    if cfexecutor is not None and isinstance(executor, cfexecutor.ClientExecutor):
-        return executor._client  # ClientExecutor keeps its client there
-    return getattr(executor, "dask_client", None)
+    client = client_of_client_executor(executor)
+    return client if client is not None else getattr(executor, "dask_client", None)
 
 
 def is_dask_executor(executor: object) -> bool:
@@ -264,13 +262,11 @@ def _retrieve(future: asyncio.Future[Any]) -> None:
 async def _open_queue(name: str, client: Any) -> Any:
     """The ``distributed.Queue`` ``name``, created on the scheduler (on the client's loop).
 
-    Built on the loop, a Queue starts creating itself; ``await queue`` would
-    create it a second time (two references, so ``close()`` never frees it):
-    wait for the first creation instead.
+    Built on the loop, a Queue starts creating itself: wait for that creation
+    (see :func:`~aiotune.integrations._dask_private.queue_created`).
     """
     queue = import_distributed().Queue(name, client=client)
-    started = getattr(queue, "_started", None)
-    await (started if started is not None else queue)
+    await queue_created(queue)
     return queue
 
 

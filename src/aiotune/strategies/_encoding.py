@@ -155,8 +155,9 @@ class Encoding:
         for j, rules in self._conditions:
             on = np.ones(len(rows), dtype=np.bool_)
             for parent, codes in rules:
-                values = snapped[:, parent]
-                on &= active[:, parent] & np.isclose(values[:, None], codes[None, :]).any(1)
+                # Codes are bin indices or snapped coordinates: equal up to rounding.
+                near = np.abs(snapped[:, parent, None] - codes[None, :]) < 1e-9
+                on &= active[:, parent] & near.any(1)
             active[:, j] = on
             out[~on, j] = self.n_choices[j] if self.n_choices[j] else INACTIVE
         return out

@@ -130,6 +130,9 @@ class Kernel:
         self.numeric = ~categorical
         self.n_choices = n_choices  # per column; 0 for numeric columns
         self.arc = np.zeros_like(categorical) if arc is None else arc
+        widths = [2 if a else (k or 1) for k, a in zip(n_choices, self.arc, strict=True)]
+        self._offsets = np.concatenate([[0], np.cumsum(widths)[:-1]]).astype(int).tolist()
+        self._width = int(sum(widths))
 
     def embed(self, x: Array, lengthscales: Array) -> Array:
         """Rows of ``x`` in a space where the kernel's ``r^2`` is the squared Euclidean distance.
@@ -138,18 +141,20 @@ class Kernel:
         becomes its one-hot vector divided by ``sqrt(2) * l``; an arc column
         its point on the circle of radius ``1 / l``, or the centre.
         """
-        parts: list[Array] = []
+        out = np.zeros((len(x), self._width))
         for j, k in enumerate(self.n_choices):
+            at = self._offsets[j]
             if self.arc[j]:
                 on = (x[:, j] >= 0.0) / lengthscales[j]
-                parts.append(np.stack([np.sin(x[:, j]) * on, np.cos(x[:, j]) * on], axis=1))
+                out[:, at] = np.sin(x[:, j]) * on
+                out[:, at + 1] = np.cos(x[:, j]) * on
             elif k == 0:
-                parts.append(x[:, j : j + 1] / lengthscales[j])
+                out[:, at] = x[:, j] / lengthscales[j]
             else:
-                onehot = np.zeros((len(x), k))
-                onehot[np.arange(len(x)), x[:, j].astype(np.intp)] = 1.0
-                parts.append(onehot / (math.sqrt(2.0) * lengthscales[j]))
-        return np.hstack(parts)
+                out[np.arange(len(x)), at + x[:, j].astype(np.intp)] = 1.0 / (
+                    math.sqrt(2.0) * lengthscales[j]
+                )
+        return out
 
     def sq_dist(self, a: Array, b: Array, lengthscales: Array) -> Array:
         """``r^2`` between every row of ``a`` and every row of ``b``."""

@@ -1,24 +1,9 @@
 """The loop each worker process of :class:`~aiotune.execution.pool.WorkerPool` runs.
 
-A worker talks to the pool's management thread over one duplex pipe. Every
-message is a single ``send_bytes`` whose first byte says what it is::
-
-    parent -> worker
-      J + job id (8 bytes) + pickle((fn, args, kwargs))   run a job
-      Q                                                   exit (so does end of file)
-      \\x01 or \\x00                                      the answer to a report
-    worker -> parent
-      R                                                   ready for jobs
-      S + pickle((number, worker))                        ReportChannel.started
-      P + pickle((number, step, value))                   ReportChannel.report; then wait
-      D + job id + \\x01 + pickle(result)                 the job returned
-      D + job id + \\x00 + pickle(error)                  the job raised
-      X ...                                               as D, and this worker exits after it
-
-``error`` is ``(exception or None, type name, message, traceback text)``; the
-exception is ``None`` when it does not survive a pickle round trip (the pool
-then raises a stand-in). This module is imported by every worker: it keeps to
-the standard library and :mod:`aiotune.execution.channel`.
+It serves jobs from its pipe, one at a time, speaking
+:mod:`~aiotune.execution.pool._protocol`. This module is imported by every
+worker: it keeps to the standard library and
+:mod:`aiotune.execution.channel`.
 """
 
 from __future__ import annotations
@@ -26,25 +11,14 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-import pickle
 import signal
 import sys
 import threading
-import traceback
 from multiprocessing.connection import Connection
+from typing import Any
 
 from aiotune.execution import channel
-
-JOB = b"J"
-QUIT = b"Q"
-READY = b"R"
-STARTED = b"S"
-REPORT = b"P"
-DONE = b"D"
-DONE_EXIT = b"X"
-YES = b"\x01"
-NO = b"\x00"
-ID_SIZE = 8
+from aiotune.execution.pool import _protocol as wire
 
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
@@ -55,24 +29,32 @@ class PipeChannel:
     """The :class:`~aiotune.execution.channel.ReportChannel` installed in a worker.
 
     ``started`` sends a message; ``report`` sends one and blocks for the
-    parent's one-byte answer. A lock keeps the pipe's messages whole when an
+    parent's one-byte answer; ``item_done`` sends one finished item of the
+    running batch job. A lock keeps the pipe's messages whole when an
     objective reports from several threads.
     """
 
     def __init__(self, conn: Connection, lock: threading.Lock) -> None:
         self._conn = conn
         self._lock = lock
+        self.job = b""  # the id of the job this worker is running
 
     def started(self, number: int, worker: str) -> None:
-        message = STARTED + pickle.dumps((number, worker), pickle.HIGHEST_PROTOCOL)
+        message = wire.started_message(number, worker)
         with self._lock:
             self._conn.send_bytes(message)
 
     def report(self, number: int, step: int, value: float) -> bool:
-        message = REPORT + pickle.dumps((number, step, value), pickle.HIGHEST_PROTOCOL)
+        message = wire.report_message(number, step, value)
         with self._lock:
             self._conn.send_bytes(message)
-            return self._conn.recv_bytes() == YES
+            return wire.read_answer(self._conn.recv_bytes())
+
+    def item_done(self, index: int, value: Any) -> None:
+        """Send item ``index`` of the running batch job (raises if ``value`` does not pickle)."""
+        message = wire.item_message(self.job, index, value)
+        with self._lock:
+            self._conn.send_bytes(message)
 
 
 def main(conn: Connection, memory_limit: int | None) -> None:
@@ -82,21 +64,21 @@ def main(conn: Connection, memory_limit: int | None) -> None:
     if memory_limit is not None:
         _limit_address_space(memory_limit)
     lock = threading.Lock()
-    channel.set_worker_channel(PipeChannel(conn, lock))
+    pipe = PipeChannel(conn, lock)
+    channel.set_worker_channel(pipe)
     try:
-        conn.send_bytes(READY)
+        conn.send_bytes(wire.READY)
         while True:
             message = conn.recv_bytes()
-            kind = message[:1]
-            if kind == QUIT:
+            kind = wire.kind(message)
+            if kind == wire.QUIT:
                 return
-            if kind != JOB:
+            if kind != wire.JOB:
                 raise RuntimeError(f"aiotune worker: unexpected message {kind!r}")
-            job_id = message[1 : 1 + ID_SIZE]
-            ok, body = _run(memoryview(message)[1 + ID_SIZE :])
+            ok, body = _run(pipe, message)
             del message
             retire = channel.take_exit_request()
-            reply = b"".join((DONE_EXIT if retire else DONE, job_id, YES if ok else NO, body))
+            reply = wire.done_message(pipe.job, ok, body, retire=retire)
             del body
             with lock:
                 conn.send_bytes(reply)
@@ -109,41 +91,15 @@ def main(conn: Connection, memory_limit: int | None) -> None:
         conn.close()
 
 
-def _run(payload: memoryview) -> tuple[bool, bytes]:
-    """Run one pickled job; return whether it returned, and the pickled result or error."""
+def _run(pipe: PipeChannel, message: bytes) -> tuple[bool, bytes]:
+    """Run one job message; return whether it returned, and its packed result or error."""
+    pipe.job = message[1 : 1 + wire.ID_SIZE]
     try:
-        fn, args, kwargs = pickle.loads(payload)
+        _, (fn, args, kwargs) = wire.read_job(message)
         result = fn(*args, **kwargs)
     except BaseException as exc:  # the job's own failure, whatever it is, goes back to the parent
-        return False, _pickle_error(exc)
-    try:
-        return True, pickle.dumps(result, pickle.HIGHEST_PROTOCOL)
-    except Exception as exc:
-        error = pickle.PicklingError(f"the job's return value does not pickle: {exc}")
-        error.__cause__ = exc
-        return False, _pickle_error(error)
-
-
-def _pickle_error(exc: BaseException) -> bytes:
-    """Pickle ``exc`` with its traceback text, or only its type name and message if it must."""
-    tb_text = "".join(traceback.format_exception(exc))
-    cls = type(exc)
-    type_name = (
-        cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
-    )
-    try:
-        message = str(exc)
-    except Exception:
-        message = "<the exception's message could not be built>"
-    if isinstance(exc, Exception):  # a BaseException (SystemExit...) must not reach the event loop
-        try:
-            data = pickle.dumps((exc, type_name, message, tb_text), pickle.HIGHEST_PROTOCOL)
-            pickle.loads(data)  # some exceptions pickle but cannot be rebuilt
-        except Exception:
-            pass
-        else:
-            return data
-    return pickle.dumps((None, type_name, message, tb_text), pickle.HIGHEST_PROTOCOL)
+        return False, wire.pack_error(exc)
+    return wire.pack_result(result)
 
 
 def _ignore_sigint() -> None:

@@ -1,10 +1,20 @@
 """The management thread of a :class:`~aiotune.execution.pool.WorkerPool`.
 
-It owns every worker process of one pool: it starts them lazily, pickles and
-sends jobs, waits with :func:`multiprocessing.connection.wait` on every
-worker's pipe, every process sentinel and a wake-up pipe, forwards trials'
+It owns every worker process of one pool: it starts them lazily, sends jobs,
+waits with :func:`multiprocessing.connection.wait` on every worker's pipe,
+every process sentinel and a wake-up pipe, forwards trials'
 ``started``/``report`` messages to their inboxes, and kills, reaps and
 replaces workers. Other threads only queue requests and wake it.
+
+Futures use only the public :class:`concurrent.futures.Future` API. A job's
+future stays *pending* while the job runs (``running()`` is never true), so
+``cancel()`` works on a running job too: the management thread then kills
+its worker. Each future gets exactly one ``set_result``/``set_exception`` or,
+once cancelled, one ``set_running_or_notify_cancel()`` (which tells
+``wait()``/``as_completed()`` waiters), from this thread only.
+
+Jobs wait in one queue per *group* (the job's inbox: one per study), served
+in turn, so a study with a long queue cannot starve another.
 """
 
 from __future__ import annotations
@@ -14,28 +24,22 @@ import enum
 import logging
 import multiprocessing.connection  # imports multiprocessing.util: its atexit hook runs after ours
 import os
-import pickle
 import signal
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import BrokenExecutor, Future, InvalidStateError
-from concurrent.futures._base import CANCELLED, RUNNING
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
 
-from aiotune.execution import _worker
+from aiotune.errors import PoolClosedError
 from aiotune.execution.channel import ReportChannel
-from aiotune.execution.pool_errors import (
-    RemoteError,
-    RemoteTraceback,
-    WorkerDied,
-    WorkerStartError,
-    describe_exit,
-)
+from aiotune.execution.pool import _protocol as wire
+from aiotune.execution.pool import _worker
+from aiotune.execution.pool._errors import WorkerDied, WorkerStartError, describe_exit
 
 _T = TypeVar("_T")
 
@@ -47,58 +51,106 @@ REAP_TIMEOUT = 5.0  # seconds to wait for killed workers when the pool closes
 
 
 class _PoolFuture(Future[_T]):
-    """A future whose ``cancel()`` also works on a running job: it kills the job's worker.
+    """A future whose ``cancel()`` also works while its job runs: the job's worker is killed."""
 
-    A job cancelled while running is left ``CANCELLED``; the management thread
-    moves it on (``set_running_or_notify_cancel``) once the worker is killed,
-    as it does for a job cancelled in the queue.
-    """
-
-    def __init__(self, on_cancel: Callable[[_PoolFuture[Any]], None]) -> None:
+    def __init__(self, on_cancel: Callable[[], None]) -> None:
         super().__init__()
         self._on_cancel = on_cancel
 
     def cancel(self) -> bool:
-        if super().cancel():  # pending (or already cancelled)
-            self._on_cancel(self)
+        if super().cancel():
+            self._on_cancel()
             return True
-        with self._condition:
-            if self._state != RUNNING:
-                return False  # finished: it stays finished
-            self._state = CANCELLED
-            self._condition.notify_all()
-        self._invoke_callbacks()  # type: ignore[attr-defined]
-        self._on_cancel(self)
-        return True
-
-
-def _notify_cancelled(future: Future[Any]) -> None:
-    """Tell ``wait()``/``as_completed()`` waiters that a cancelled job has been dropped."""
-    if future._state == CANCELLED:
-        future.set_running_or_notify_cancel()
-
-
-def _settle(future: Future[Any], ok: bool, value: Any) -> None:
-    try:
-        if ok:
-            future.set_result(value)
-        else:
-            future.set_exception(value)
-    except InvalidStateError:  # cancelled while it ran
-        _notify_cancelled(future)
+        return False
 
 
 class _Job:
-    __slots__ = ("args", "fn", "future", "inbox", "kwargs")
+    __slots__ = ("args", "fn", "future", "group", "inbox", "kwargs", "on_item", "settled")
 
-    def __init__(
-        self, future: _PoolFuture[Any], fn: Callable[..., Any], args: Any, kwargs: Any
-    ) -> None:
-        self.future = future
+    def __init__(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> None:
+        self.future: _PoolFuture[Any] | None = None
         self.fn: Callable[..., Any] | None = fn
         self.args = args
         self.kwargs = kwargs
-        self.inbox: ReportChannel | None = None
+        self.inbox: ReportChannel | None = getattr(fn, "inbox", None)
+        self.on_item: Callable[[int, Any], None] | None = getattr(fn, "on_item", None)
+        self.group: object = self.inbox  # jobs without an inbox share one group
+        self.settled = False  # management thread only
+
+    def settle(self, ok: bool, value: Any) -> None:
+        """Give the job's future its outcome (or tell waiters it was cancelled), once."""
+        if self.settled:
+            return
+        self.settled = True
+        assert self.future is not None
+        try:
+            if ok:
+                self.future.set_result(value)
+            else:
+                self.future.set_exception(value)
+        except InvalidStateError:  # cancelled meanwhile
+            self.future.set_running_or_notify_cancel()
+
+    def drop(self) -> None:
+        """The job's future was cancelled: tell waiters, once."""
+        if not self.settled:
+            self.settled = True
+            assert self.future is not None
+            self.future.set_running_or_notify_cancel()
+
+
+class FairQueue:
+    """Jobs waiting for a worker: one FIFO per group, groups served in turn."""
+
+    def __init__(self) -> None:
+        self._queues: dict[object, deque[_Job]] = {}
+
+    def append(self, job: _Job) -> None:
+        queue = self._queues.get(job.group)
+        if queue is None:
+            queue = self._queues[job.group] = deque()
+        queue.append(job)
+
+    def popleft(self) -> _Job:
+        """The next job of the group whose turn it is; that group then goes to the back."""
+        group = next(iter(self._queues))
+        queue = self._queues.pop(group)
+        job = queue.popleft()
+        if queue:
+            self._queues[group] = queue  # re-inserted: last in turn
+        return job
+
+    def remove_cancelled(self) -> list[_Job]:
+        """Take the cancelled jobs out; return them."""
+        dropped: list[_Job] = []
+        for group in list(self._queues):
+            queue = self._queues[group]
+            kept = deque(job for job in queue if not _cancelled(job))
+            dropped.extend(job for job in queue if _cancelled(job))
+            if kept:
+                self._queues[group] = kept
+            else:
+                del self._queues[group]
+        return dropped
+
+    def clear(self) -> list[_Job]:
+        """Take every job out; return them."""
+        jobs = [job for queue in self._queues.values() for job in queue]
+        self._queues.clear()
+        return jobs
+
+    def __len__(self) -> int:
+        return sum(len(queue) for queue in self._queues.values())
+
+    def __bool__(self) -> bool:
+        return bool(self._queues)
+
+    def __iter__(self) -> Iterator[_Job]:
+        return (job for queue in self._queues.values() for job in queue)
+
+
+def _cancelled(job: _Job) -> bool:
+    return job.future is not None and job.future.cancelled()
 
 
 class State(enum.Enum):
@@ -138,8 +190,8 @@ class Manager:
         self.target: Callable[[Connection, int | None], None] = _worker.main
         self.lock = threading.Lock()
         # guarded by lock
-        self.pending: deque[_Job] = deque()
-        self.cancelled: list[_PoolFuture[Any]] = []
+        self.pending = FairQueue()
+        self.cancelled: list[_Job] = []
         self.shutting_down = False
         self.terminating = False
         self.broken: BaseException | None = None
@@ -158,22 +210,23 @@ class Manager:
     # -- called from any thread ------------------------------------------------
 
     def submit(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> _PoolFuture[Any]:
-        future: _PoolFuture[Any] = _PoolFuture(self.cancel_requested)
-        job = _Job(future, fn, args, kwargs)
+        job = _Job(fn, args, kwargs)
+        future: _PoolFuture[Any] = _PoolFuture(lambda: self.cancel_requested(job))
+        job.future = future
         with self.lock:
             if self.broken is not None:
                 raise BrokenExecutor(f"the worker pool is broken: {self.broken!r}")
             if self.shutting_down:
-                raise RuntimeError("cannot schedule new futures after shutdown")
+                raise PoolClosedError("the worker pool is closed: no new jobs after shutdown")
             self.pending.append(job)
             if self.thread is None:
-                self._start_thread()
+                self._start_thread(job)
             self._wake()
         return future
 
-    def cancel_requested(self, future: _PoolFuture[Any]) -> None:
+    def cancel_requested(self, job: _Job) -> None:
         with self.lock:
-            self.cancelled.append(future)
+            self.cancelled.append(job)
             self._wake()
 
     def shutdown(self, wait: bool, *, cancel_futures: bool = False) -> None:
@@ -183,23 +236,17 @@ class Manager:
             thread = self.thread
             self._wake()
         for future in queued:
-            future.cancel()
+            if future is not None:
+                future.cancel()
         if wait and thread is not None and thread is not threading.current_thread():
             thread.join()
 
     def terminate(self) -> None:
         with self.lock:
             self.shutting_down = self.terminating = True
-            futures = [job.future for job in self.pending]
             self._wake()
-        # Also cancel running jobs now, from a snapshot: the management thread
-        # cancels any job it was handing to a worker at this very moment.
-        jobs = [worker.job for worker in list(self.workers)]
-        futures.extend(job.future for job in [*jobs, self.in_hand] if job is not None)
-        for future in futures:
-            future.cancel()
 
-    def _start_thread(self) -> None:
+    def _start_thread(self, job: _Job) -> None:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -210,7 +257,7 @@ class Manager:
         except BaseException:
             live_managers.discard(self)
             self.thread = None
-            self.pending.pop()
+            self.pending.clear()
             os.close(self._wake_r)
             os.close(self._wake_w)
             raise
@@ -244,11 +291,14 @@ class Manager:
                         os.read(self._wake_r, 64)
                 cancelled, self.cancelled = self.cancelled, []
                 shutting_down, terminating = self.shutting_down, self.terminating
+                queued = self.pending.clear() if terminating else []
+            if cancelled:
+                self._handle_cancellations(cancelled)
+            for job in queued:
+                self._close_job(job)
             if terminating:
                 self._kill_everything()
                 return
-            if cancelled:
-                self._handle_cancellations(cancelled)
             self._dispatch(shutting_down)
             if shutting_down and not self.workers:
                 with self.lock:
@@ -262,10 +312,12 @@ class Manager:
                 if not self.pending:
                     break
                 job = self.pending.popleft()
-            if job.future.set_running_or_notify_cancel():
-                self.in_hand = job  # neither queued nor on a worker yet
-                self._send_job(self.idle.pop(), job)
-                self.in_hand = None
+            if _cancelled(job):
+                job.drop()
+                continue
+            self.in_hand = job  # neither queued nor on a worker yet
+            self._send_job(self.idle.pop(), job)
+            self.in_hand = None
         with self.lock:
             waiting = len(self.pending)
         if waiting:
@@ -282,21 +334,20 @@ class Manager:
                     self._kill(worker)  # started for a job that no longer needs it
 
     def _send_job(self, worker: _Worker, job: _Job) -> None:
-        job.inbox = getattr(job.fn, "inbox", None)
+        job_id = wire.job_id(self.next_job_id)
+        self.next_job_id += 1
         try:
-            payload = pickle.dumps((job.fn, job.args, job.kwargs), pickle.HIGHEST_PROTOCOL)
+            message = wire.job_message(job_id, job.fn, job.args, job.kwargs)
         except Exception as exc:
             self.idle.append(worker)
-            _settle(job.future, False, exc)
+            job.settle(False, exc)
             return
         finally:
             job.fn = job.args = job.kwargs = None
-        job_id = self.next_job_id.to_bytes(_worker.ID_SIZE, "little")
-        self.next_job_id += 1
         worker.job, worker.job_id, worker.state = job, job_id, State.BUSY
         assert worker.conn is not None
         try:
-            worker.conn.send_bytes(b"".join((_worker.JOB, job_id, payload)))
+            worker.conn.send_bytes(message)
         except OSError:
             pass  # the worker died: its sentinel reports it and the job gets WorkerDied
 
@@ -355,32 +406,34 @@ class Manager:
         except (EOFError, OSError):
             self._close_conn(worker)  # the worker is dying: its sentinel will say how
             return
-        kind = data[:1]
-        if kind == _worker.REPORT:
+        kind = wire.kind(data)
+        if kind == wire.REPORT:
             self._forward_report(worker, data)
-        elif kind == _worker.STARTED:
+        elif kind == wire.STARTED:
             self._forward_started(worker, data)
-        elif kind in (_worker.DONE, _worker.DONE_EXIT) and worker.job is not None:
-            if data[1 : 1 + _worker.ID_SIZE] != worker.job_id:
+        elif kind == wire.ITEM and worker.job is not None:
+            self._forward_item(worker, data)
+        elif kind in (wire.DONE, wire.DONE_EXIT) and worker.job is not None:
+            job_id, ok, value = wire.read_done(data)
+            if job_id != worker.job_id:
                 self._protocol_error(worker, kind)
                 return
             job, worker.job = worker.job, None
-            if kind == _worker.DONE_EXIT:
+            if kind == wire.DONE_EXIT:
                 self._close_conn(worker)
                 worker.state, worker.deadline = State.EXITING, time.monotonic() + EXIT_GRACE
             else:
                 worker.state = State.IDLE
                 self.idle.append(worker)
-            ok, value = _unpack_outcome(data)
-            _settle(job.future, ok, value)
-        elif kind == _worker.READY and worker.state is State.STARTING:
+            job.settle(ok, value)
+        elif kind == wire.READY and worker.state is State.STARTING:
             worker.state, worker.deadline = State.IDLE, None
             self.idle.append(worker)
         else:
             self._protocol_error(worker, kind)
 
     def _forward_started(self, worker: _Worker, data: bytes) -> None:
-        number, name = pickle.loads(memoryview(data)[1:])
+        number, name = wire.read_started(data)
         inbox = worker.job.inbox if worker.job is not None else None
         if inbox is not None:
             try:
@@ -390,7 +443,7 @@ class Manager:
 
     def _forward_report(self, worker: _Worker, data: bytes) -> None:
         assert worker.conn is not None
-        number, step, value = pickle.loads(memoryview(data)[1:])
+        number, step, value = wire.read_report(data)
         inbox = worker.job.inbox if worker.job is not None else None
         decision = False
         if inbox is not None:
@@ -399,9 +452,25 @@ class Manager:
             except Exception:
                 _logger.exception("aiotune worker pool: a job's inbox: report() raised")
         try:
-            worker.conn.send_bytes(_worker.YES if decision else _worker.NO)
+            worker.conn.send_bytes(wire.answer_message(decision))
         except OSError:
             pass  # the worker died: its sentinel reports it
+
+    def _forward_item(self, worker: _Worker, data: bytes) -> None:
+        assert worker.job is not None
+        try:
+            job_id, index, value = wire.read_item(data)
+        except Exception:
+            _logger.exception("aiotune worker pool: a batch item could not be unpickled")
+            return
+        on_item = worker.job.on_item
+        if job_id != worker.job_id or on_item is None:
+            self._protocol_error(worker, wire.ITEM)
+            return
+        try:
+            on_item(index, value)
+        except Exception:
+            _logger.exception("aiotune worker pool: a job's on_item() raised")
 
     def _protocol_error(self, worker: _Worker, kind: bytes) -> None:
         _logger.error(
@@ -412,7 +481,7 @@ class Manager:
         job, worker.job = worker.job, None
         self._kill(worker)
         if job is not None:
-            _settle(job.future, False, WorkerDied(worker.process.pid, None))
+            job.settle(False, WorkerDied(worker.process.pid, None))
 
     def _worker_exited(self, worker: _Worker) -> None:
         if worker not in self.workers:
@@ -432,7 +501,7 @@ class Manager:
             self._fail_first_queued(WorkerStartError(pid, exitcode, problem))
         elif job is not None:
             self.workers_died += 1
-            _settle(job.future, False, WorkerDied(pid, exitcode))
+            job.settle(False, WorkerDied(pid, exitcode))
         elif worker.state is State.IDLE:
             self.workers_died += 1
             _logger.warning(
@@ -454,42 +523,40 @@ class Manager:
             else:
                 self._kill(worker)  # told to exit and did not
 
-    def _handle_cancellations(self, futures: list[_PoolFuture[Any]]) -> None:
-        unmatched = False
-        for future in futures:
-            worker = next((w for w in self.workers if w.job and w.job.future is future), None)
+    def _handle_cancellations(self, jobs: list[_Job]) -> None:
+        queued = False
+        for job in jobs:
+            worker = next((w for w in self.workers if w.job is job), None)
             if worker is None:
-                unmatched = True  # queued, or finished before it could be killed
+                queued = True  # queued, or finished before it could be killed
                 continue
             worker.job = None
-            self._kill(worker)
-            _notify_cancelled(future)
-        if unmatched:
+            self._kill(worker)  # only this job's worker: every other job runs on
+            job.drop()
+        if queued:
             with self.lock:
-                kept: deque[_Job] = deque()
-                dropped: list[_Job] = []
-                for job in self.pending:
-                    (dropped if job.future.cancelled() else kept).append(job)
-                self.pending = kept
+                dropped = self.pending.remove_cancelled()
             for job in dropped:
-                _notify_cancelled(job.future)
+                job.drop()
 
     def _fail_first_queued(self, error: BaseException) -> None:
-        """Fail the oldest queued job: the one a failed worker was started for."""
+        """Fail the next queued job: the one a failed worker was started for."""
         while True:
             with self.lock:
                 if not self.pending:
                     return
                 job = self.pending.popleft()
-            if job.future.set_running_or_notify_cancel():
-                job.future.set_exception(error)
-                return
+            if _cancelled(job):
+                job.drop()
+                continue
+            job.settle(False, error)
+            return
 
     def _tell_to_exit(self, worker: _Worker) -> None:
         self.idle.remove(worker)
         assert worker.conn is not None
         with contextlib.suppress(OSError):
-            worker.conn.send_bytes(_worker.QUIT)
+            worker.conn.send_bytes(wire.QUIT)
         self._close_conn(worker)
         worker.state, worker.deadline = State.EXITING, time.monotonic() + EXIT_GRACE
 
@@ -508,12 +575,19 @@ class Manager:
             worker.conn.close()
             worker.conn = None
 
+    @staticmethod
+    def _close_job(job: _Job) -> None:
+        """The pool closed before ``job`` finished: fail it with PoolClosedError."""
+        if _cancelled(job):
+            job.drop()
+        else:
+            job.settle(False, PoolClosedError("the worker pool was closed before the job finished"))
+
     def _kill_everything(self) -> None:
         for worker in self.workers:
             job, worker.job = worker.job, None
             if job is not None:
-                job.future.cancel()
-                _notify_cancelled(job.future)
+                self._close_job(job)
             self._kill(worker)
 
     def _fail_everything(self, exc: BaseException) -> None:
@@ -522,17 +596,18 @@ class Manager:
         with self.lock:
             self.broken = exc
             self.shutting_down = True
-            jobs = list(self.pending)
-            self.pending.clear()
+            jobs = self.pending.clear()
         for worker in self.workers:
             job, worker.job = worker.job, None
             if job is not None:
-                _settle(job.future, False, error)
+                job.settle(False, error)
         if self.in_hand is not None:
-            _settle(self.in_hand.future, False, error)
+            self.in_hand.settle(False, error)
         for job in jobs:
-            if job.future.set_running_or_notify_cancel():
-                job.future.set_exception(error)
+            if _cancelled(job):
+                job.drop()
+            else:
+                job.settle(False, error)
 
     def _close(self) -> None:
         """End of the thread: no process left behind, no job left waiting."""
@@ -540,8 +615,7 @@ class Manager:
             for worker in self.workers:
                 if worker.job is not None:
                     job, worker.job = worker.job, None
-                    job.future.cancel()
-                    _notify_cancelled(job.future)
+                    self._close_job(job)
                 with contextlib.suppress(Exception):
                     self._kill(worker)
             deadline = time.monotonic() + REAP_TIMEOUT
@@ -563,13 +637,11 @@ class Manager:
             with self.lock:
                 self._closed = True
                 self.shutting_down = True
-                jobs = list(self.pending)
-                self.pending.clear()
+                jobs = self.pending.clear()
                 os.close(self._wake_r)
                 os.close(self._wake_w)
             for job in jobs:
-                job.future.cancel()
-                _notify_cancelled(job.future)
+                self._close_job(job)
             live_managers.discard(self)
 
 
@@ -580,23 +652,6 @@ def _logged(doing: str) -> Iterator[None]:
         yield
     except BaseException:
         _logger.exception("aiotune worker pool: error while %s", doing)
-
-
-def _unpack_outcome(data: bytes) -> tuple[bool, Any]:
-    ok = data[1 + _worker.ID_SIZE : 2 + _worker.ID_SIZE] == _worker.YES
-    try:
-        value = pickle.loads(memoryview(data)[2 + _worker.ID_SIZE :])
-    except Exception as exc:
-        failure = pickle.UnpicklingError(f"the job's outcome could not be unpickled: {exc!r}")
-        failure.__cause__ = exc
-        return False, failure
-    if ok:
-        return True, value
-    error, type_name, message, tb_text = value
-    if error is None:
-        error = RemoteError(type_name, message)
-    error.__cause__ = RemoteTraceback(tb_text)
-    return False, error
 
 
 def _reap(process: BaseProcess) -> int | None:

@@ -1,0 +1,240 @@
+"""Many studies on one shared pool, served over HTTP, against one pool per study.
+
+Three set-ups run the same studies (``--studies`` x ``--trials`` trials of
+the example's ``busy_sphere``, 50 ms of CPU each, 2 in flight per study),
+in this order, in one process:
+
+1. ``service``: the reference service (``examples/service``) under uvicorn
+   in this process, all studies on its one ``WorkerPool(--workers)``,
+   created over HTTP, with ``--clients`` server-sent-event clients
+   following studies until their end;
+2. ``shared pool``: the same studies as bare ``at.tune`` calls on one
+   ``WorkerPool(--workers)`` (no HTTP: the service's own cost shows as the
+   difference);
+3. ``own pools``: each study with its own default pool (what a service that
+   just awaits ``at.tune`` per request gets: one pool of ``os.cpu_count()``
+   processes per study).
+
+For each: wall time against the ideal (studies x trials x 50 ms / workers),
+the event loop's lag (a 10 ms heartbeat in the same loop: p99 and max), and
+the most worker processes alive at once (children of this process, sampled
+every 20 ms). Ratios compare set-ups measured side by side in one run.
+
+    python benchmarks/service.py [--studies 20] [--trials 30] [--clients 10] [--repeats 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import uvicorn
+
+sys.path.insert(0, str(Path(__file__).parent.parent))  # the example is part of the repository
+
+from examples.service.app import create_app
+from examples.service.objectives import busy_sphere
+
+import aiotune as at
+
+SPACE = at.Space(x=at.Float(0.0, 1.0), y=at.Float(0.0, 1.0))
+TRIAL_SECONDS = 0.05
+
+
+def workers() -> int:
+    """Child processes of this process now, but multiprocessing's resource tracker."""
+    count = 0
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            pids = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for pid in pids:
+            try:
+                command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            count += b"resource_tracker" not in command
+    return count
+
+
+class Watch:
+    """While running: the loop's heartbeat lags, and the most child processes seen."""
+
+    def __init__(self) -> None:
+        self.lags: list[float] = []
+        self.max_children = 0
+        self._done = threading.Event()
+        self._stop = asyncio.Event()
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.02):
+            self.max_children = max(self.max_children, workers())
+
+    async def _heartbeat(self) -> None:
+        while not self._stop.is_set():
+            before = time.perf_counter()
+            await asyncio.sleep(0.01)
+            self.lags.append(time.perf_counter() - before - 0.01)
+
+    async def measure(self, work: Callable[[], Awaitable[None]]) -> dict[str, float]:
+        sampler = threading.Thread(target=self._sample, daemon=True)
+        sampler.start()
+        heartbeat = asyncio.create_task(self._heartbeat())
+        start = time.perf_counter()
+        try:
+            await work()
+            wall = time.perf_counter() - start
+        finally:
+            self._stop.set()
+            await heartbeat
+            self._done.set()
+            sampler.join()
+        lags = sorted(self.lags)
+        return {
+            "wall": wall,
+            "lag_p99": lags[min(len(lags) - 1, int(0.99 * len(lags)))] * 1000,
+            "lag_max": lags[-1] * 1000,
+            "processes": self.max_children,
+        }
+
+
+def request(seed: int, trials: int) -> dict[str, Any]:
+    return {
+        "id": f"s{seed:02d}",
+        "space": SPACE.to_dict(),
+        "objective": "busy_sphere",
+        "strategy": "random",
+        "seed": seed,
+        "max_trials": trials,
+        "concurrency": 2,
+    }
+
+
+async def through_the_service(args: argparse.Namespace) -> dict[str, float]:
+    """The studies created over HTTP on the service, with SSE clients following them."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with tempfile.TemporaryDirectory() as data:
+        app = create_app(data, workers=args.workers)
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        server = uvicorn.Server(config)
+        serving = asyncio.create_task(server.serve())
+        base = f"http://127.0.0.1:{port}"
+        events = [0] * args.clients
+        try:
+            async with httpx.AsyncClient(base_url=base, timeout=120) as client:
+                while not server.started:
+                    await asyncio.sleep(0.05)
+
+                async def follow(index: int) -> None:
+                    study = f"s{index % args.studies:02d}"
+                    async with client.stream("GET", f"/studies/{study}/events") as response:
+                        async for line in response.aiter_lines():
+                            if line == "event: trial":
+                                events[index] += 1
+
+                async def work() -> None:
+                    for seed in range(args.studies):
+                        response = await client.post("/studies", json=request(seed, args.trials))
+                        response.raise_for_status()
+                    followers = [asyncio.create_task(follow(i)) for i in range(args.clients)]
+                    service = app.state.service
+                    for run in list(service.runs.values()):
+                        await run.wait_over()
+                    await asyncio.gather(*followers)
+                    states = {run.state for run in service.runs.values()}
+                    assert states == {"finished"}, states
+
+                result = await Watch().measure(work)
+                listing = orjson.loads((await client.get("/studies")).content)["studies"]
+                assert all(s["counts"]["complete"] == args.trials for s in listing)
+        finally:
+            server.should_exit = True
+            await serving
+    assert events == [args.trials] * args.clients, events  # every client saw every trial
+    return result
+
+
+async def bare_studies(args: argparse.Namespace, shared: bool) -> dict[str, float]:
+    """The same studies as concurrent ``at.tune`` calls, on one pool or one pool each."""
+
+    async def work() -> None:
+        with tempfile.TemporaryDirectory() as data:
+            pool = at.WorkerPool(args.workers) if shared else None
+            try:
+                results = await asyncio.gather(
+                    *(
+                        at.tune(
+                            busy_sphere,
+                            SPACE,
+                            strategy=at.Random(seed=seed),
+                            max_trials=args.trials,
+                            concurrency=2 if shared else None,
+                            executor=pool or "process",
+                            observers=[at.JsonlWriter(Path(data) / f"s{seed}.jsonl")],
+                        )
+                        for seed in range(args.studies)
+                    )
+                )
+            finally:
+                if pool is not None:
+                    await asyncio.to_thread(pool.shutdown)
+        assert all(len(r.trials) == args.trials for r in results)
+
+    return await Watch().measure(work)
+
+
+def row(name: str, runs: list[dict[str, float]], ideal: float) -> str:
+    wall = statistics.median(r["wall"] for r in runs)
+    p99 = statistics.median(r["lag_p99"] for r in runs)
+    worst = max(r["lag_max"] for r in runs)
+    processes = max(r["processes"] for r in runs)
+    return (
+        f"| {name} | {wall:.2f} s ({wall / ideal - 1:+.0%}) | {p99:.1f} ms | {worst:.0f} ms |"
+        f" {processes:.0f} |"
+    )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--studies", type=int, default=20)
+    parser.add_argument("--trials", type=int, default=30)
+    parser.add_argument("--clients", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=1)
+    args = parser.parse_args()
+    ideal = args.studies * args.trials * TRIAL_SECONDS / args.workers
+    runs: dict[str, list[dict[str, float]]] = {"service": [], "shared": [], "own": []}
+    for _ in range(args.repeats):
+        runs["service"].append(await through_the_service(args))
+        runs["shared"].append(await bare_studies(args, shared=True))
+        runs["own"].append(await bare_studies(args, shared=False))
+    print(
+        f"{args.studies} studies x {args.trials} trials of 50 ms CPU, {args.workers} workers, "
+        f"{args.clients} SSE clients; ideal {ideal:.1f} s; medians of {args.repeats}; "
+        f"{platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
+    )
+    print("| set-up | wall (vs ideal) | loop lag p99 | lag max | worker processes |")
+    print("| --- | --- | --- | --- | --- |")
+    print(row(f"service, one `WorkerPool({args.workers})`, SSE clients", runs["service"], ideal))
+    print(row(f"bare `at.tune`, one `WorkerPool({args.workers})`", runs["shared"], ideal))
+    print(row("bare `at.tune`, a default pool per study", runs["own"], ideal))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
