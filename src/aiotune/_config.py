@@ -17,6 +17,7 @@ from typing import Any
 
 from aiotune._checks import check_direction, check_int, optional_int, optional_seconds
 from aiotune.errors import ConfigurationError
+from aiotune.execution.batch import BatchSpec, check_batch
 from aiotune.execution.executors import ExecutorSpec
 from aiotune.pruning import Pruner
 from aiotune.space import Space
@@ -56,6 +57,7 @@ class TunerConfig:
     retries: int
     is_async: bool
     takes_context: bool
+    batch: BatchSpec | None = None
 
 
 def is_async_objective(objective: Objective) -> bool:
@@ -155,6 +157,7 @@ def make_config(
     resume: PathLike | None,
     initial: Sequence[Mapping[str, Any]] | None = None,
     warm_start: WarmSource | Sequence[WarmSource] | None = None,
+    batch: BatchSpec | None = None,
 ) -> TunerConfig:
     """Check every argument of a Tuner, or raise ConfigurationError naming the first bad one."""
     if not callable(objective):
@@ -197,4 +200,5 @@ def make_config(
         retries=check_int("retries", retries, 0),
         is_async=is_async,
         takes_context=takes_context(objective),
+        batch=check_batch(batch, is_async=is_async),
     )
