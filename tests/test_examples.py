@@ -44,4 +44,5 @@ def test_embedded_service_keeps_the_loop_responsive(tmp_path: Path) -> None:
 
 def test_every_example_is_covered() -> None:
     tested = {"quickstart.py", "embedded_service.py", "dask_cluster.py"}
+    tested |= {"sklearn_search.py"}  # run in tests/test_integration_*.py
     assert {p.name for p in EXAMPLES.glob("*.py")} <= tested

@@ -7,4 +7,6 @@ the extra to install.
 
 * :mod:`aiotune.integrations.dask` — run trials on a Dask cluster
   (``pip install 'aiotune[dask]'``).
+* :mod:`aiotune.integrations.sklearn` — :class:`~aiotune.integrations.sklearn.TuneSearchCV`,
+  a scikit-learn search estimator like ``GridSearchCV`` (``aiotune[sklearn]``).
 """
