@@ -16,7 +16,7 @@ PUBLIC = {
     "Tuner", "tune", "run", "load", "TrialContext", "DaskExecutor",
     # strategies and observers
     "Strategy", "Grid", "Random", "Bayesian", "Observer", "JsonlWriter", "Patience", "Target",
-    "TimeBudget", "MaxFailures",
+    "TimeBudget", "MaxFailures", "Progress",
     # pruners
     "Pruner", "PrunerState", "MedianPruner", "ASHA",
     # errors

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from aiotune.journal import JsonlWriter as JsonlWriter
     from aiotune.journal import load as load
     from aiotune.observers.base import Observer as Observer
+    from aiotune.observers.progress import Progress as Progress
     from aiotune.observers.stopping import MaxFailures as MaxFailures
     from aiotune.observers.stopping import Patience as Patience
     from aiotune.observers.stopping import Target as Target
@@ -82,6 +83,7 @@ __all__ = [
     "Observer",
     "ObserverFailure",
     "Patience",
+    "Progress",
     "Pruned",
     "Pruner",
     "PrunerState",
@@ -124,6 +126,7 @@ _HOMES: dict[str, str] = {
     "JsonlWriter": "aiotune.journal",
     "load": "aiotune.journal",
     "Observer": "aiotune.observers.base",
+    "Progress": "aiotune.observers.progress",
     "MaxFailures": "aiotune.observers.stopping",
     "Patience": "aiotune.observers.stopping",
     "Target": "aiotune.observers.stopping",

@@ -147,6 +147,11 @@ class Tuner:
         return self._config.direction
 
     @property
+    def max_trials(self) -> int | None:
+        """The study's trial budget (``None``: until the strategy or an observer stops it)."""
+        return self._config.max_trials
+
+    @property
     def strategy(self) -> object:
         """The strategy suggesting params."""
         return self._config.strategy
