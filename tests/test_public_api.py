@@ -17,6 +17,8 @@ PUBLIC = {
     # strategies and observers
     "Strategy", "Grid", "Random", "Bayesian", "Observer", "JsonlWriter", "Patience", "Target",
     "TimeBudget", "MaxFailures", "Progress",
+    # seeing a study
+    "report",
     # pruners
     "Pruner", "PrunerState", "MedianPruner", "ASHA",
     # errors

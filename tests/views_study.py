@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from pathlib import Path
 from typing import Any
 
@@ -43,3 +44,10 @@ async def make_study(path: Path, trials: int = 30, seed: int = 1) -> at.TuningRe
         pruner=at.MedianPruner(min_trials=3),
         observers=[at.JsonlWriter(path)],
     )
+
+
+def make_study_sync(path: Path, trials: int = 30, seed: int = 1) -> at.TuningResult:
+    """:func:`make_study` from sync code, in a thread of its own (Playwright's sync API
+    keeps an event loop running in the test's thread)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, make_study(path, trials, seed)).result()

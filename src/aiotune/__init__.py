@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from aiotune.pruning import MedianPruner as MedianPruner
     from aiotune.pruning import Pruner as Pruner
     from aiotune.pruning import PrunerState as PrunerState
+    from aiotune.reports import report as report
     from aiotune.space import Bool as Bool
     from aiotune.space import Categorical as Categorical
     from aiotune.space import Float as Float
@@ -103,6 +104,7 @@ __all__ = [
     "TuningError",
     "TuningResult",
     "load",
+    "report",
     "run",
     "tune",
 ]
@@ -135,6 +137,7 @@ _HOMES: dict[str, str] = {
     "MedianPruner": "aiotune.pruning",
     "Pruner": "aiotune.pruning",
     "PrunerState": "aiotune.pruning",
+    "report": "aiotune.reports",
     "Bool": "aiotune.space",
     "Categorical": "aiotune.space",
     "Float": "aiotune.space",

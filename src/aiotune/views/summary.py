@@ -128,12 +128,11 @@ def _groups(trials: Sequence[Trial], name: str) -> list[object]:
     values = [t.params.get(name) for t in trials]
     if not is_numeric(values) or len({v for v in values if v is not None}) <= IMPORTANCE_BINS:
         return [repr(v) for v in values]
-    present = np.array([float(v) for v in values if v is not None])
+    numbers = np.array([math.nan if v is None else float(v) for v in values])
+    present = numbers[~np.isnan(numbers)]
     edges = np.unique(np.quantile(present, np.linspace(0, 1, IMPORTANCE_BINS + 1))[1:-1])
-    return [
-        "absent" if v is None else int(np.searchsorted(edges, float(v), side="right"))
-        for v in values
-    ]
+    bins = np.searchsorted(edges, numbers, side="right").tolist()
+    return ["absent" if math.isnan(v) else b for v, b in zip(numbers.tolist(), bins, strict=True)]
 
 
 def sample(n: int, cap: int, keep: Sequence[int] = ()) -> list[int]:
