@@ -149,7 +149,7 @@ def test_best_of_a_study_without_a_complete_trial_exits_1(
 def test_every_command_has_help_and_the_console_script_runs(
     study: tuple[Path, at.TuningResult],
 ) -> None:
-    for command in ("show", "best", "trials", "report"):
+    for command in ("show", "best", "trials", "report", "serve"):
         done = run_cli(command, "--help")
         assert done.returncode == 0
         assert f"usage: aiotune {command}" in done.stdout

@@ -26,9 +26,10 @@ def launch(playwright: Any) -> Any:
     return playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def browser() -> Iterator[Any]:
-    """One Chromium for a test module (started before the per-test process check)."""
+    """A Chromium for one test (Playwright's sync API runs an event loop in this thread
+    while it lives, so it must be gone before an async test runs)."""
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip(f"{CHROMIUM} is missing: scripts/browser.sh installs it (as root)")
     from playwright.sync_api import sync_playwright

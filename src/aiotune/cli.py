@@ -7,6 +7,7 @@
     aiotune trials trials.jsonl [--status S] [--sort score|number|duration] [--limit N]
                                 [--format table|csv|json]
     aiotune report trials.jsonl [-o report.html]
+    aiotune serve trials.jsonl [--host 127.0.0.1] [--port 8080]
 
 Several journals of one study may be given; their trials are merged. Exit
 status: 0 ok, 2 a usage error, 1 bad input (a missing or corrupt journal,
@@ -21,11 +22,12 @@ import csv
 import io
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from aiotune.errors import NoCompleteTrialError, TuningError
+from aiotune.errors import JournalError, NoCompleteTrialError, TuningError
 from aiotune.trial import Trial, TrialStatus
 from aiotune.views import summary
 from aiotune.views.figures import text
@@ -201,6 +203,17 @@ def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
+    """Serve the live dashboard with uvicorn until interrupted."""
+    from aiotune.web import serve
+
+    for path in args.journals:
+        if not os.path.exists(path):
+            raise JournalError(path, None, "no such file")
+    serve(args.journals, host=args.host, port=args.port)
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -238,6 +251,9 @@ def _parser() -> argparse.ArgumentParser:
     trials.add_argument("--format", choices=["table", "csv", "json"], default="table")
     report = command("report", "write a self-contained HTML report (needs the 'report' extra)")
     report.add_argument("-o", "--output", default="report.html", help="default: report.html")
+    serve = command("serve", "serve the live dashboard (needs the 'web' extra)")
+    serve.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1 (this machine only)")
+    serve.add_argument("--port", type=int, default=8080, help="default: 8080")
     return parser
 
 
@@ -253,6 +269,7 @@ _COMMANDS = {
     "best": cmd_best,
     "trials": cmd_trials,
     "report": cmd_report,
+    "serve": cmd_serve,
 }
 
 

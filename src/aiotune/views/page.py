@@ -41,7 +41,7 @@ def view_json(view: dict[str, Any]) -> str:
 
 
 def render_page(
-    view: dict[str, Any],
+    view: dict[str, Any] | str,
     *,
     title: str,
     plotly_inline: str | None = None,
@@ -50,7 +50,8 @@ def render_page(
 ) -> str:
     """The HTML page for ``view``: Plotly inlined (the report) or linked (the dashboard).
 
-    With ``events_url`` the page follows server-sent events, each a new view.
+    ``view`` is the view, or its JSON text from :func:`view_json`. With
+    ``events_url`` the page follows server-sent events, each a new view.
     """
     if plotly_inline is not None:
         inline = plotly_inline.replace("</script", "<\\/script")
@@ -61,7 +62,7 @@ def render_page(
     return _TEMPLATE.format(
         title=html.escape(title),
         plotly=plotly,
-        view=view_json(view),
+        view=view if isinstance(view, str) else view_json(view),
         live=live.replace("<", "\\u003c"),
         css=_CSS,
         script=_SCRIPT,
