@@ -19,6 +19,8 @@ SMOKE = {
         "--concurrency", "1", "--methods", "Bayesian,Random",
     ],
     "pruning.py": ["--seeds", "1", "--trials", "6", "--mode", "tune"],
+    "views.py": ["--trials", "30", "--big", "60", "--viewers", "2", "--seconds", "2",
+                 "--repeats", "1", "--appends", "1"],
 }  # fmt: skip
 
 

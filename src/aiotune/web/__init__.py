@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -32,7 +33,7 @@ from aiotune.views.source import POLL_INTERVAL, Snapshot, Source, open_source, r
 _FEATURE = "aiotune.web.dashboard()"
 KEEPALIVE = 15.0
 """Seconds between keep-alive comments on an idle event stream."""
-MIN_INTERVAL = 0.3
+MIN_INTERVAL = 0.5
 """Seconds between two rebuilds of the view of a busy study, at least."""
 
 
@@ -49,20 +50,19 @@ class _Feed:
     def __init__(self, source: Source) -> None:
         self._source = source
         self._lock = anyio.Lock()
-        self._built: tuple[int, str] | None = None
+        self._built: _View | None = None
         self._built_at = -1e9
 
-    async def current(self) -> tuple[int, str]:
-        """The newest view: its version and its JSON text."""
+    async def current(self) -> _View:
+        """The newest view."""
         snap = await self._source.snapshot()
         async with self._lock:  # one build at a time; the others reuse it
-            if self._built is None or self._built[0] != snap.version:
-                payload = await anyio.to_thread.run_sync(_render, snap)
-                self._built = (snap.version, payload)
+            if self._built is None or self._built.version != snap.version:
+                self._built = await anyio.to_thread.run_sync(_render, snap)
                 self._built_at = anyio.current_time()
             return self._built
 
-    async def newer(self, version: int) -> tuple[int, str]:
+    async def newer(self, version: int) -> _View:
         """Wait for a view newer than ``version`` (a busy study: at most one per MIN_INTERVAL)."""
         while True:
             await self._source.wait_newer(version)
@@ -70,12 +70,22 @@ class _Feed:
             if pause > 0:
                 await anyio.sleep(pause)
             built = await self.current()
-            if built[0] != version:
+            if built.version != version:
                 return built
 
 
-def _render(snap: Snapshot) -> str:
-    return view_json(build_view(snap))
+@dataclass(frozen=True, slots=True)
+class _View:
+    """One built view: its version, its JSON text, and the same as one SSE event."""
+
+    version: int
+    text: str
+    event: bytes
+
+
+def _render(snap: Snapshot) -> _View:
+    text = view_json(build_view(snap))
+    return _View(snap.version, text, b"data: " + text.encode() + b"\n\n")
 
 
 def dashboard(
@@ -111,12 +121,12 @@ def dashboard(
 
     async def page(request: Request) -> Response:
         base = request.scope.get("root_path", "").rstrip("/")
-        version, payload = await feed.current()
+        view = await feed.current()
         html = render_page(
-            payload,
+            view.text,
             title=f"aiotune dashboard: {name}",
             plotly_src=f"{base}/plotly.min.js",
-            events_url=f"{base}/events?since={version}",
+            events_url=f"{base}/events?since={view.version}",
         )
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
@@ -130,8 +140,7 @@ def dashboard(
         )
 
     async def api_view(request: Request) -> Response:
-        _, payload = await feed.current()
-        return Response(payload, media_type="application/json")
+        return Response((await feed.current()).text, media_type="application/json")
 
     async def events(request: Request) -> Response:
         try:
@@ -139,20 +148,21 @@ def dashboard(
         except ValueError:
             since = -1
 
-        async def stream() -> AsyncIterator[str]:
+        async def stream() -> AsyncIterator[bytes]:
             version = since
             if version < 0:
-                version, payload = await feed.current()
-                yield f"data: {payload}\n\n"
+                view = await feed.current()
+                version = view.version
+                yield view.event  # built once, sent as is to every viewer
             while True:
-                got: tuple[int, str] | None = None
+                got: _View | None = None
                 with anyio.move_on_after(KEEPALIVE):  # never yield inside the scope
                     got = await feed.newer(version)
                 if got is None:
-                    yield ": keep-alive\n\n"
+                    yield b": keep-alive\n\n"
                 else:
-                    version, payload = got
-                    yield f"data: {payload}\n\n"
+                    version = got.version
+                    yield got.event
 
         headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
         return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
