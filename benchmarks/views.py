@@ -306,10 +306,12 @@ def bench_viewers(n: int, viewers: int, seconds: float, work: Path) -> list[tupl
 def screenshots(out_dir: Path, work: Path) -> None:
     from playwright.sync_api import sync_playwright
 
+    out_dir = out_dir.resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    journal = work / "shots.jsonl"
+    os.chdir(work)  # the pages show the journal's path as given: keep it short
+    journal = Path("trials.jsonl")
     write_journal(journal, 150, seed=7)
-    report = at.report(journal, work / "shots.html")
+    report = at.report(journal, work / "report.html").resolve()
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "aiotune", "serve", str(journal), "--port", str(port)]

@@ -574,7 +574,7 @@ def build_view(snap: Snapshot) -> dict[str, Any]:
         "generated": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "summary": {
             "trials": len(snap.trials),
-            "running": len(snap.pending),
+            "running": None if snap.pending is None else len(snap.pending),
             "counts": counts,
             "best": None if best is None else trial_row(best, names, origins.get(id(best))),
             "durations": None

@@ -85,7 +85,8 @@ main { padding: 16px 24px; max-width: 1400px; margin: 0 auto; }
 .notes:empty { display: none; }
 .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(560px, 1fr)); gap: 16px; }
 section.fig, section.table { background: white; border-radius: 6px; padding: 8px 12px;
-        box-shadow: 0 1px 2px rgba(0,0,0,.08); }
+        box-shadow: 0 1px 2px rgba(0,0,0,.08); min-width: 0; }
+section.table { overflow-x: auto; }
 section h2 { font-size: 15px; margin: 4px 0; }
 section .note { font-size: 12px; color: #5c6b77; margin: 0 0 4px; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; }
@@ -140,7 +141,7 @@ function render(view) {
     + (view.live ? "" : " · generated " + view.generated);
   const cards = document.getElementById("cards");
   cards.replaceChildren(card("trials", s.trials));
-  if (view.live) cards.append(card("running", s.running));
+  if (s.running !== null) cards.append(card("running", s.running));
   STATUS.forEach(k => { if (s.counts[k]) cards.append(card(k, s.counts[k])); });
   cards.append(card("best score", s.best ? s.best.score + " (#" + s.best.number + ")" : "—"));
   if (s.durations) cards.append(card("median duration", s.durations.median + " s"));

@@ -13,7 +13,7 @@ from __future__ import annotations
 import operator
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import anyio
@@ -37,7 +37,8 @@ class Snapshot:
 
     ``trials`` are in number order. ``space`` is ``None`` for a bare
     :class:`~aiotune.TuningResult` (which does not carry one). ``pending``
-    maps the numbers of trials in flight to their params (live studies only).
+    maps the numbers of trials in flight to their params; it is ``None`` when
+    the source cannot know them (a journal records finished trials only).
     ``origins`` names, per trial, the journal it came from when several were
     read (else it is empty). ``notes`` are things a reader should know (a
     torn last line, skipped corrupt lines). ``version`` grows with every change.
@@ -46,7 +47,7 @@ class Snapshot:
     trials: tuple[Trial, ...]
     direction: Direction
     space: Space | None = None
-    pending: Mapping[int, Params] = field(default_factory=dict)
+    pending: Mapping[int, Params] | None = None
     origins: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     label: str = "study"
