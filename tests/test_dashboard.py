@@ -134,18 +134,24 @@ def test_the_dashboard_only_reads(served: str, journal: Path) -> None:
 
 
 async def slow_square(params: dict[str, Any]) -> float:
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.4)  # long enough for views to catch trials in flight
     return float(params["x"] ** 2)
 
 
 @pytest.mark.slow
-async def test_a_running_tuner_mounted_in_an_app_streams_each_change() -> None:
+async def test_a_running_tuner_mounted_in_an_app_streams_each_change(tmp_path: Path) -> None:
     import uvicorn
     from starlette.applications import Starlette
     from starlette.routing import Mount
 
+    space = at.Space(x=at.Int(0, 9))
+    journal = tmp_path / "trials.jsonl"
+    await at.tune(
+        slow_square, space, strategy=at.Grid(), max_trials=3, observers=[at.JsonlWriter(journal)]
+    )
+    # Built before it runs; resuming replaces the tuner's history as it starts.
     tuner = at.Tuner(
-        slow_square, at.Space(x=at.Int(0, 9)), strategy=at.Grid(), concurrency=2, max_trials=8
+        slow_square, space, strategy=at.Grid(), concurrency=2, max_trials=8, resume=journal
     )
     app = Starlette(routes=[Mount("/tuning", app=dashboard(tuner))])
     port = free_port()

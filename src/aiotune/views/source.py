@@ -10,6 +10,7 @@ left for the next look, when its writer has finished it).
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 import os
 from collections.abc import Mapping, Sequence
@@ -174,16 +175,30 @@ class _ResultSource(Source):
 
 
 class _LiveSource(Source):
+    """A live study. Its history object may be replaced (a Tuner that resumes builds a
+    new one as it starts): versions then continue from the old history's."""
+
     def __init__(self, study: LiveStudy) -> None:
         self._study = study
+        self._history = study.history
+        self._base = 0
+
+    def _version(self) -> int:
+        history = self._study.history
+        if history is not self._history:
+            self._base += self._history.version + 1
+            self._history = history
+        return self._base + history.version
 
     async def snapshot(self) -> Snapshot:
-        return _live_snapshot(self._study)
+        version = self._version()
+        snap = _live_snapshot(self._study)
+        return dataclasses.replace(snap, version=version)
 
     async def wait_newer(self, version: int) -> None:
-        history = self._study.history
-        while history.version <= version:
-            await history.wait_for_change()
+        while self._version() <= version:
+            with anyio.move_on_after(1.0):  # look again: the history may have been replaced
+                await self._history.wait_for_change()
 
 
 class _JournalSource(Source):
