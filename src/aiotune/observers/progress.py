@@ -12,6 +12,7 @@ once at the end. A study without it pays nothing.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from typing import TextIO
@@ -145,7 +146,17 @@ class Progress:
             self._last_log = now
             logger.info("%s", self.line())
 
+    def _columns(self) -> int:
+        """The width of the terminal written to (very wide when it cannot be known)."""
+        try:
+            return os.get_terminal_size(self._out.fileno()).columns
+        except (AttributeError, ValueError, OSError):  # io.UnsupportedOperation is an OSError
+            return 10_000
+
     def _draw(self, line: str, end: str = "") -> None:
+        columns = self._columns() - 1
+        if len(line) > columns > 20:  # a wrapped line could not be redrawn in place
+            line = line[: columns - 1] + "…"
         padding = " " * max(0, self._width - len(line))
         self._width = len(line)
         out = self._out
