@@ -225,14 +225,17 @@ def _importance(names: list[str], weights: dict[str, float], n_done: int) -> Fig
 
 
 def _slice(axis: _Axis, shown: list[Trial], fig_id: str) -> Figure:
-    xs, ys, numbers = [], [], []
+    xs, ys, numbers, labels = [], [], [], []
     for trial in shown:
         x = axis.position(trial.params.get(axis.name)) if axis.name in trial.params else None
         if x is None:
             continue
-        xs.append(x)
+        if not axis.numeric:  # spread a category's points a little, the same way every time
+            x += ((trial.number * 0.618034) % 1 - 0.5) * 0.3
+        xs.append(round(x, 6))
         ys.append(trial.score)
         numbers.append(trial.number)
+        labels.append(_esc(text(trial.params[axis.name])))
     data = [
         {
             "type": "scatter",
@@ -240,6 +243,7 @@ def _slice(axis: _Axis, shown: list[Trial], fig_id: str) -> Figure:
             "x": xs,
             "y": ys,
             "customdata": numbers,
+            "text": labels,
             "marker": {
                 "size": 6,
                 "opacity": 0.7,
@@ -247,7 +251,7 @@ def _slice(axis: _Axis, shown: list[Trial], fig_id: str) -> Figure:
                 "colorscale": "Viridis",
                 "showscale": False,
             },
-            "hovertemplate": "trial %{customdata}<br>%{x}<br>score %{y:.6g}<extra></extra>",
+            "hovertemplate": "trial %{customdata}<br>%{text}<br>score %{y:.6g}<extra></extra>",
         }
     ]
     layout = _layout(axis.title, "score", height=280)
@@ -561,7 +565,7 @@ def build_view(snap: Snapshot) -> dict[str, Any]:
     note = _sample_note(len(shown), len(done), "scores")
     for i, name in enumerate(names):
         figure = _slice(axes[name], shown, f"slice-{i}")
-        figure["note"] = note
+        figure["note"] = f"Complete trials; colour: trial number, later brighter. {note}".strip()
         figures.append(figure)
     failed = [t for t in snap.trials if t.error is not None]
     ranked_trials = summary.top(snap.trials, snap.direction, TOP_K)
