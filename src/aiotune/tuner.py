@@ -168,6 +168,11 @@ class Tuner:
         return self._study.direction
 
     @property
+    def max_trials(self) -> int | None:
+        """The study's trial budget (``None``: until the strategy or an observer stops it)."""
+        return self._config.max_trials
+
+    @property
     def strategy(self) -> object:
         """The strategy suggesting params."""
         return self._study.strategy
