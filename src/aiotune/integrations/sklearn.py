@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 import anyio
 import numpy as np
@@ -190,9 +190,15 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):  # type: ignore[misc]
     ) -> TuneSearchCV:
         """The async form of :meth:`fit`: the study runs on the caller's loop, the
         data preparation and the refit in a thread."""
-        executor = self.executor
-        if executor not in ("process", "thread"):
-            raise ConfigurationError("executor", f"must be 'process' or 'thread', got {executor!r}")
+        executor: Literal["process", "thread"]
+        if self.executor == "process":
+            executor = "process"
+        elif self.executor == "thread":
+            executor = "thread"
+        else:
+            raise ConfigurationError(
+                "executor", f"must be 'process' or 'thread', got {self.executor!r}"
+            )
         if self.error_score != "raise" and not isinstance(self.error_score, (int, float)):
             raise ConfigurationError(
                 "error_score", f"must be 'raise' or a number, got {self.error_score!r}"
