@@ -86,7 +86,7 @@ def write_journal(path: Path, n: int, seed: int = 0) -> None:
                 status, score, error = (
                     at.TrialStatus.FAILED,
                     None,
-                    at.TrialError("ValueError", "diverged"),
+                    at.ErrorInfo("ValueError", "diverged"),
                 )
             elif roll < 0.15:
                 status, score, error = at.TrialStatus.PRUNED, curve[steps - 1], None
