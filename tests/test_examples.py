@@ -44,9 +44,7 @@ def test_embedded_service_keeps_the_loop_responsive(tmp_path: Path) -> None:
 
 def test_every_example_is_covered() -> None:
     tested = {"quickstart.py", "embedded_service.py", "dask_cluster.py"}
-    tested |= {
-        "sklearn_search.py",
-        "lightgbm_pruning.py",
-        "xgboost_pruning.py",
-    }  # run in tests/test_integration_*.py
+    # run in tests/test_integration_*.py
+    tested |= {"sklearn_search.py", "lightgbm_pruning.py", "xgboost_pruning.py"}
+    tested |= {"mlflow_tracking.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} <= tested
