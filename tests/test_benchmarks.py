@@ -20,7 +20,7 @@ SMOKE = {
     ],
     "pruning.py": ["--seeds", "1", "--trials", "6", "--mode", "tune"],
     "conditional.py": [
-        "--seeds", "1", "--ml-seeds", "1", "--budgets", "3", "--methods", "Bayesian,Flat,Random",
+        "--seeds", "1", "--ml-seeds", "1", "--budgets", "1,2", "--methods", "Flat,Random",
     ],
     "service.py": ["--studies", "3", "--trials", "4", "--clients", "2"],
     "views.py": ["--trials", "30", "--big", "60", "--viewers", "2", "--seconds", "2",
