@@ -11,7 +11,9 @@ import pytest
 BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
 
 SMOKE = {
-    "overhead.py": ["--trials", "40", "--busy-trials", "4", "--repeats", "1"],
+    "overhead.py": [
+        "--trials", "40", "--batched-trials", "200", "--busy-trials", "4", "--repeats", "1",
+    ],
     "journal.py": ["--trials", "500", "--repeats", "1"],
     "failures.py": ["--repeats", "1"],
     "quality.py": [

@@ -296,7 +296,7 @@ class BatchSizer:
     """
 
     TARGET = 0.05
-    LIMIT = 1024
+    LIMIT = 256
 
     def __init__(self, spec: BatchSpec) -> None:
         self.auto = spec == "auto"
