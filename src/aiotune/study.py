@@ -48,9 +48,9 @@ from aiotune.strategies import StrategyLike, suggest_function
 from aiotune.strategies.primed import WarmSource, fitting_trials, primed
 from aiotune.trial import (
     Direction,
+    ErrorInfo,
     Params,
     Trial,
-    TrialError,
     TrialStatus,
     TuningResult,
     coerce_score,
@@ -305,14 +305,14 @@ class Study:
         del self._in_flight[number]
         finished_at = time.time()
         status = TrialStatus.COMPLETE
-        trial_error: TrialError | None = None
+        trial_error: ErrorInfo | None = None
         final: float | None = None
         if error is not None:
             status = TrialStatus.FAILED
             trial_error = (
-                TrialError.from_exception(error)
+                ErrorInfo.from_exception(error)
                 if isinstance(error, BaseException)
-                else TrialError("Error", str(error))
+                else ErrorInfo("Error", str(error))
             )
         elif pruned:
             status = TrialStatus.PRUNED
@@ -325,7 +325,7 @@ class Study:
             if isinstance(coerced, str):
                 status = TrialStatus.FAILED
                 message = f"told {type(score).__name__} {score!r:.80}, expected a finite number"
-                trial_error = TrialError("InvalidScore", message)
+                trial_error = ErrorInfo("InvalidScore", message)
             else:
                 final = coerced
         trial = Trial(
@@ -551,7 +551,7 @@ class Study:
             params=entry.params,
             status=TrialStatus.CANCELLED,
             intermediate=entry.intermediate,
-            error=TrialError("Cancelled", "the study ended before this trial was told"),
+            error=ErrorInfo("Cancelled", "the study ended before this trial was told"),
             started_at=entry.started_at,
             finished_at=now,
             duration=max(0.0, now - entry.started_at),

@@ -28,7 +28,7 @@ class TrialStatus(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class TrialError:
+class ErrorInfo:
     """Why a trial did not complete: exception type name, message and traceback text."""
 
     type: str
@@ -36,7 +36,7 @@ class TrialError:
     traceback: str = ""
 
     @classmethod
-    def from_exception(cls, exc: BaseException) -> TrialError:
+    def from_exception(cls, exc: BaseException) -> ErrorInfo:
         """The record of ``exc``: its type name, message and formatted traceback."""
         text = "".join(traceback.format_exception(exc))
         return cls(type=type(exc).__name__, message=str(exc), traceback=text)
@@ -62,8 +62,8 @@ class Trial:
     status: TrialStatus
     score: float | None = None
     intermediate: Mapping[int, float] = field(default_factory=dict)
-    error: TrialError | None = None
-    previous_errors: tuple[TrialError, ...] = ()
+    error: ErrorInfo | None = None
+    previous_errors: tuple[ErrorInfo, ...] = ()
     attempts: int = 1
     started_at: float | None = None
     finished_at: float | None = None
@@ -111,7 +111,7 @@ class ObserverFailure:
 
     observer: str
     hook: str
-    error: TrialError
+    error: ErrorInfo
 
 
 @dataclass(frozen=True, slots=True)
