@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from aiotune.study import AskedTrial as AskedTrial
     from aiotune.study import Study as Study
     from aiotune.trial import ObserverFailure as ObserverFailure
+    from aiotune.trial import Outcome as Outcome
     from aiotune.trial import Trial as Trial
     from aiotune.trial import TrialError as TrialError
     from aiotune.trial import TrialStatus as TrialStatus

@@ -30,7 +30,14 @@ from aiotune.space import Space
 from aiotune.strategies import StrategyLike
 from aiotune.strategies.primed import WarmSource
 from aiotune.study import Study, _single
-from aiotune.trial import Direction, Params, Trial, TuningResult
+from aiotune.trial import (
+    ConstraintsFunction,
+    Direction,
+    Params,
+    StudyDirection,
+    Trial,
+    TuningResult,
+)
 
 logger = logging.getLogger("aiotune")
 
@@ -86,7 +93,12 @@ class Tuner:
     * ``max_trials`` — stop after this many trials (resumed ones count);
       default: until the strategy or an observer stops the study.
     * ``concurrency`` — trials in flight at once; default ``os.cpu_count()``.
-    * ``direction`` — ``"maximize"`` (default) or ``"minimize"``.
+    * ``direction`` — ``"maximize"`` (default) or ``"minimize"``; a sequence
+      of them, e.g. ``("maximize", "minimize")``, makes the study
+      multi-objective: the objective returns one number per direction.
+    * ``constraints`` — ``fn(params, score) -> floats``, run in this process
+      on each complete trial; it is feasible when every value is ``<= 0``
+      (an objective may also return ``Outcome(score, constraints=...)``).
     * ``observers`` — e.g. ``JsonlWriter(path)``, ``Patience(n)``.
     * ``executor`` — ``"process"`` (default, aiotune's pool), ``"thread"``,
       or a ``concurrent.futures.Executor`` you own (never shut down here),
@@ -114,7 +126,7 @@ class Tuner:
         strategy: StrategyLike | None = None,
         max_trials: int | None = None,
         concurrency: int | None = None,
-        direction: Direction = "maximize",
+        direction: Direction | Sequence[Direction] = "maximize",
         observers: Sequence[Any] = (),
         executor: ExecutorSpec | None = None,
         trial_timeout: float | None = None,
@@ -124,6 +136,7 @@ class Tuner:
         resume: PathLike | None = None,
         initial: Sequence[Mapping[str, Any]] | None = None,
         warm_start: WarmSource | Sequence[WarmSource] | None = None,
+        constraints: ConstraintsFunction | None = None,
     ) -> None:
         self._config: TunerConfig = make_config(
             objective,
@@ -141,6 +154,7 @@ class Tuner:
             resume=resume,
             initial=initial,
             warm_start=warm_start,
+            constraints=constraints,
         )
         self._study = Study._for(self._config.study, handle=self)
         self._running: _Running | None = None
@@ -154,8 +168,8 @@ class Tuner:
         return self._study.space
 
     @property
-    def direction(self) -> Direction:
-        """``"maximize"`` or ``"minimize"``."""
+    def direction(self) -> StudyDirection:
+        """``"maximize"`` or ``"minimize"``, or a tuple of them for several objectives."""
         return self._study.direction
 
     @property
@@ -338,8 +352,7 @@ class Tuner:
         self._tell(running, trial)
 
     def _tell(self, running: _Running, trial: Trial) -> None:
-        self._study._finish(trial)
-        running.send.send_nowait(trial)
+        running.send.send_nowait(self._study._finish(trial))
 
     def __repr__(self) -> str:
         objective = getattr(self._config.objective, "__qualname__", self._config.objective)
@@ -366,7 +379,7 @@ async def tune(
     strategy: StrategyLike | None = None,
     max_trials: int | None = None,
     concurrency: int | None = None,
-    direction: Direction = "maximize",
+    direction: Direction | Sequence[Direction] = "maximize",
     observers: Sequence[Any] = (),
     executor: ExecutorSpec | None = None,
     trial_timeout: float | None = None,
@@ -376,6 +389,7 @@ async def tune(
     resume: PathLike | None = None,
     initial: Sequence[Mapping[str, Any]] | None = None,
     warm_start: WarmSource | Sequence[WarmSource] | None = None,
+    constraints: ConstraintsFunction | None = None,
 ) -> TuningResult:
     """Run a study and return its result: ``await Tuner(objective, space, ...).run()``.
 
@@ -397,6 +411,7 @@ async def tune(
         resume=resume,
         initial=initial,
         warm_start=warm_start,
+        constraints=constraints,
     )
     return await tuner.run()
 
@@ -408,7 +423,7 @@ def run(
     strategy: StrategyLike | None = None,
     max_trials: int | None = None,
     concurrency: int | None = None,
-    direction: Direction = "maximize",
+    direction: Direction | Sequence[Direction] = "maximize",
     observers: Sequence[Any] = (),
     executor: ExecutorSpec | None = None,
     trial_timeout: float | None = None,
@@ -418,6 +433,7 @@ def run(
     resume: PathLike | None = None,
     initial: Sequence[Mapping[str, Any]] | None = None,
     warm_start: WarmSource | Sequence[WarmSource] | None = None,
+    constraints: ConstraintsFunction | None = None,
 ) -> TuningResult:
     """The blocking form of :func:`tune`, for scripts without an event loop.
 
@@ -449,6 +465,7 @@ def run(
         resume=resume,
         initial=initial,
         warm_start=warm_start,
+        constraints=constraints,
     )
     return asyncio.run(tuner.run())
 

@@ -185,6 +185,8 @@ async def _attempt(
     return Trial(
         status=status,
         score=outcome.score,
+        scores=outcome.scores,
+        constraints=outcome.constraints,
         intermediate=dict(outcome.intermediate),
         error=outcome.error,
         started_at=outcome.started_at,

@@ -36,7 +36,7 @@ import numpy as np
 from scipy.stats import qmc  # type: ignore[import-untyped]
 
 from aiotune._checks import check_seed, optional_int
-from aiotune.errors import SpaceError
+from aiotune.errors import ConfigurationError, SpaceError
 from aiotune.strategies import _acquisition as acq
 from aiotune.strategies._encoding import Encoding, Key
 from aiotune.strategies._gp import (
@@ -263,6 +263,8 @@ class Bayesian:
     def suggest(self, space: Space, history: History) -> AsyncIterator[Params]:
         """Yield model-based params forever; the study's ``max_trials`` or observers end it
         (or a finite space running out of unevaluated points)."""
+        if not isinstance(history.direction, str):
+            raise ConfigurationError("strategy", "Bayesian() models one objective")
         core = BayesianCore(space, self.seed, direction=history.direction, n_initial=self.n_initial)
         return drive(core, history, in_thread=True)
 
