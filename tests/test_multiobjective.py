@@ -8,9 +8,11 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 import aiotune as at
+from aiotune.strategies.bayesian import BayesianCore
 from aiotune.trial import dominates, hypervolume, pareto_front
 
 XY = at.Space(x=at.Float(0.0, 1.0), y=at.Float(0.0, 1.0))
@@ -450,3 +452,114 @@ async def test_target_and_patience_skip_infeasible_trials() -> None:
     assert result.stop_reason is not None
     assert "patience" in result.stop_reason
     assert 3 <= len(result.trials) < 10  # the stop lands after the observer sees trial 3
+
+
+# -- Bayesian with constraints and several objectives -----------------------------------
+
+
+def _run_core(
+    core: BayesianCore,
+    evaluate: Any,
+    n: int,
+) -> list[at.Trial]:
+    trials: list[at.Trial] = []
+    for number in range(n):
+        params = core.ask(number, {})
+        assert params is not None
+        trial = evaluate(number, params)
+        core.tell(trial)
+        trials.append(trial)
+    return trials
+
+
+def _zdt1(number: int, params: dict[str, Any]) -> at.Trial:
+    f1 = params["x"]
+    g = 1 + 9 * params["y"]
+    return done_with(number, params, (f1, g * (1 - math.sqrt(f1 / g))))
+
+
+def done_with(
+    number: int,
+    params: dict[str, Any],
+    scores: tuple[float, ...],
+    constraints: tuple[float, ...] | None = None,
+) -> at.Trial:
+    return at.Trial(
+        number=number,
+        params=params,
+        status=at.TrialStatus.COMPLETE,
+        scores=scores,
+        constraints=constraints,
+    )
+
+
+@pytest.mark.slow
+def test_bayesian_multi_objective_beats_random_hypervolume() -> None:
+    directions = ("minimize", "minimize")
+    reference = (1.1, 11.0)
+    volumes = []
+    for seed in (0, 1):
+        core = BayesianCore(XY, seed, direction=directions, n_initial=8)
+        trials = _run_core(core, _zdt1, 30)
+        bayes = hypervolume([t.scores for t in trials], reference, directions)
+        rng = np.random.default_rng(seed)
+        randoms = [_zdt1(i, XY.sample(rng)) for i in range(30)]
+        volumes.append((bayes, hypervolume([t.scores for t in randoms], reference, directions)))
+    assert sum(b for b, _ in volumes) > sum(r for _, r in volumes)
+
+
+def test_bayesian_multi_objective_is_deterministic_and_pending_aware() -> None:
+    directions = ("minimize", "maximize")
+
+    def asks() -> list[dict[str, Any]]:
+        core = BayesianCore(XY, 7, direction=directions, n_initial=5)
+        _run_core(core, _zdt1, 8)
+        first = core.ask(8, {})
+        assert first is not None
+        second = core.ask(9, {8: first})
+        assert second is not None
+        return [first, second]
+
+    one, two_ = asks(), asks()
+    assert one == two_
+    assert one[0] != one[1]
+
+
+@pytest.mark.slow
+def test_bayesian_finds_the_feasible_region_from_an_infeasible_start() -> None:
+    # Maximise x + y subject to x >= 0.85 and y >= 0.85: a corner Sobol rarely hits.
+    def evaluate(number: int, params: dict[str, Any]) -> at.Trial:
+        return done_with(
+            number,
+            params,
+            (params["x"] + params["y"],),
+            (0.85 - params["x"], 0.85 - params["y"]),
+        )
+
+    core = BayesianCore(XY, 3, direction="maximize", n_initial=5)
+    trials = _run_core(core, evaluate, 25)
+    late = trials[10:]
+    assert sum(t.feasible for t in late) >= len(late) // 2  # random: about 2 % feasible
+    result = at.TuningResult(trials=tuple(trials), direction="maximize")
+    assert result.best.feasible
+    assert result.best.score is not None
+    assert result.best.score > 1.8
+
+
+async def test_bayesian_runs_a_constrained_multi_objective_study() -> None:
+    def objective(params: dict[str, Any]) -> at.Outcome:
+        return at.Outcome(two(params), constraints=(params["x"] - 0.7,))
+
+    result = await at.tune(
+        objective,
+        XY,
+        strategy=at.Bayesian(seed=0, n_initial=4),
+        max_trials=10,
+        direction=BOTH,
+        executor="thread",
+        concurrency=2,
+    )
+    assert len(result.trials) == 10
+    assert all(t.is_complete for t in result.trials)
+    assert all(t.params["x"] <= 0.7 for t in result.pareto_front)
+    assert len({tuple(sorted(t.params.items())) for t in result.trials}) == 10
