@@ -220,10 +220,12 @@ async def main() -> None:
     args = parser.parse_args()
     ideal = args.studies * args.trials * TRIAL_SECONDS / args.workers
     runs: dict[str, list[dict[str, float]]] = {"service": [], "shared": [], "own": []}
-    for _ in range(args.repeats):
+    for repeat in range(args.repeats):
         runs["service"].append(await through_the_service(args))
         runs["shared"].append(await bare_studies(args, shared=True))
         runs["own"].append(await bare_studies(args, shared=False))
+        walls = ", ".join(f"{name} {r[-1]['wall']:.2f} s" for name, r in runs.items())
+        print(f"run {repeat + 1}: {walls}; load {os.getloadavg()[0]:.1f}", flush=True)
     print(
         f"{args.studies} studies x {args.trials} trials of 50 ms CPU, {args.workers} workers, "
         f"{args.clients} SSE clients; ideal {ideal:.1f} s; medians of {args.repeats}; "

@@ -2,7 +2,8 @@
 
 Run it with ``bash scripts/example.sh`` (or ``python examples/quickstart.py``
 inside the venv). It writes every trial to ``trials.jsonl`` as it finishes
-and prints the best trial at the end. Nothing is downloaded: the data set
+shows its progress on one live line (or as log lines when the output is not
+a terminal), and prints the best trial at the end. Nothing is downloaded: the data set
 ships with scikit-learn.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -44,7 +46,7 @@ async def main(journal: Path, trials: int) -> at.TuningResult:
         strategy=at.Bayesian(seed=0),
         max_trials=trials,
         direction="maximize",
-        observers=[at.JsonlWriter(journal), at.Patience(25)],
+        observers=[at.JsonlWriter(journal), at.Patience(25), at.Progress()],
     )
 
 
@@ -53,6 +55,7 @@ if __name__ == "__main__":
     parser.add_argument("--journal", type=Path, default=Path("trials.jsonl"))
     parser.add_argument("--trials", type=int, default=40)
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # Progress logs off a terminal
     args.journal.unlink(missing_ok=True)  # a fresh study each run; resume= continues one
     began = time.perf_counter()
     result = asyncio.run(main(args.journal, args.trials))

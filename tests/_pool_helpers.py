@@ -121,3 +121,11 @@ class GroupedJob:
 
     def __call__(self) -> str:
         return self.label
+
+
+IMPORTED_BY = os.getpid()  # the process that imported this module
+
+
+def imported_by() -> tuple[int, int]:
+    """(the pid of the process that imported this module, this worker's pid)."""
+    return IMPORTED_BY, os.getpid()

@@ -457,3 +457,32 @@ async def test_bad_warm_start_is_a_configuration_error() -> None:
     earlier = await at.tune(int_score, LINE, strategy=at.Random(seed=2), max_trials=2)
     with pytest.raises(at.ConfigurationError, match="to maximize its score, this one is to"):
         await at.tune(int_score, LINE, direction="minimize", warm_start=earlier, max_trials=2)
+
+
+async def test_a_repeated_header_from_before_the_space_version_is_the_same_study(
+    tmp_path: Any,
+) -> None:
+    from aiotune.journal import read_journal
+
+    journal = tmp_path / "trials.jsonl"
+    await at.tune(int_score, LINE, max_trials=2, observers=[at.JsonlWriter(journal)])
+    lines = journal.read_bytes().splitlines()
+    old = orjson.loads(lines[0])
+    del old["space"]["version"]
+    journal.write_bytes(b"\n".join([*lines, orjson.dumps(old)]) + b"\n")
+    assert len(read_journal(journal).trials) == 2
+
+
+async def test_warm_start_trials_stay_out_of_the_new_journal(tmp_path: Any) -> None:
+    earlier = await at.tune(int_score, LINE, strategy=at.Random(seed=2), max_trials=3)
+    journal = tmp_path / "trials.jsonl"
+    await at.tune(
+        int_score,
+        LINE,
+        strategy=at.Random(seed=9),
+        warm_start=earlier,
+        max_trials=2,
+        observers=[at.JsonlWriter(journal)],
+    )
+    lines = [orjson.loads(line) for line in journal.read_bytes().splitlines()]
+    assert [line["number"] for line in lines if line["kind"] == "trial"] == [0, 1]

@@ -563,3 +563,22 @@ async def test_bayesian_runs_a_constrained_multi_objective_study() -> None:
     assert all(t.is_complete for t in result.trials)
     assert all(t.params["x"] <= 0.7 for t in result.pareto_front)
     assert len({tuple(sorted(t.params.items())) for t in result.trials}) == 10
+
+
+async def test_batched_trials_keep_their_scores_and_constraints() -> None:
+    def objective(params: dict[str, Any]) -> at.Outcome:
+        return at.Outcome(two(params), constraints=(params["y"] - 0.5,))
+
+    result = await at.tune(
+        objective,
+        XY,
+        strategy=at.Random(seed=8),
+        max_trials=8,
+        direction=BOTH,
+        executor="thread",
+        concurrency=2,
+        batch=4,
+    )
+    assert all(t.is_complete for t in result.trials)
+    assert all(t.scores == two(t.params) for t in result.trials)
+    assert all(t.constraints == (t.params["y"] - 0.5,) for t in result.trials)

@@ -443,3 +443,40 @@ def test_bad_arguments(kwargs: dict[str, Any], argument: str) -> None:
     with pytest.raises(ConfigurationError) as caught:
         WorkerPool(**kwargs)
     assert caught.value.argument == argument
+
+
+@pytest.mark.slow
+def test_forkserver_workers_start_preloaded_and_die_with_the_pool(tmp_path: Path) -> None:
+    # In a child interpreter: the fork server outlives any one pool (it is per process).
+    script = textwrap.dedent(
+        f"""
+        import os, sys, time
+        sys.path.insert(0, {TESTS!r})
+        import _pool_helpers
+        from aiotune.execution.pool import WorkerPool
+
+        if __name__ == "__main__":
+            with WorkerPool(2, mp_context="forkserver") as pool:
+                pids = {{pool.submit(_pool_helpers.pid).result(timeout=60) for _ in range(4)}}
+                assert os.getpid() not in pids
+                # The first job's module was imported by the fork server, not the worker.
+                importer, worker = pool.submit(_pool_helpers.imported_by).result(timeout=60)
+                assert importer != worker and importer != os.getpid()
+                hung = pool.submit(_pool_helpers.write_pid_and_wait, {str(tmp_path / "pid")!r})
+                assert _pool_helpers.wait_for_file({str(tmp_path / "pid")!r})
+                assert hung.cancel()  # kills that worker only
+                assert pool.submit(_pool_helpers.identity, 3).result(timeout=60) == 3
+            print(len(pids))
+        """
+    )
+    (tmp_path / "forkserver.py").write_text(script)
+    out = subprocess.run(
+        [sys.executable, str(tmp_path / "forkserver.py")],
+        check=True,
+        timeout=120,
+        cwd=TESTS,  # the fork server imports from its working directory (and site-packages)
+        capture_output=True,
+        text=True,
+    )
+    assert int(out.stdout.strip()) >= 1
+    assert eventually(lambda: gone(int((tmp_path / "pid").read_text())))

@@ -18,7 +18,9 @@ PUBLIC = {
     "Study", "AskedTrial",
     # strategies and observers
     "Strategy", "Grid", "Random", "Bayesian", "Observer", "JsonlWriter", "Patience", "Target",
-    "TimeBudget", "MaxFailures",
+    "TimeBudget", "MaxFailures", "Progress",
+    # seeing a study
+    "report",
     # pruners
     "Pruner", "PrunerState", "MedianPruner", "ASHA",
     # errors

@@ -368,3 +368,27 @@ async def test_a_cancelled_study_records_its_asked_trials_and_tells_its_observer
     ]
     assert seen.trials == [0, 1]
     assert seen.finished is not None
+
+
+async def test_a_journal_written_by_ask_and_tell_is_resumed_by_tune(tmp_path: Path) -> None:
+    path = tmp_path / "shared.jsonl"
+    async with at.Study(XY, strategy=at.Random(seed=4), observers=[at.JsonlWriter(path)]) as study:
+        for _ in range(3):
+            trial = await study.ask()
+            assert trial is not None
+            await study.tell(trial.number, objectives.sum_xy(trial.params))
+    result = await at.tune(
+        objectives.sum_xy,
+        XY,
+        strategy=at.Random(seed=4),
+        max_trials=6,
+        executor="thread",
+        resume=path,
+        observers=[at.JsonlWriter(path)],
+    )
+    assert [t.number for t in result.trials] == list(range(6))
+    assert [line["number"] for line in journal_lines(path)[1:]] == list(range(6))
+    straight = await at.tune(
+        objectives.sum_xy, XY, strategy=at.Random(seed=4), max_trials=6, executor="thread"
+    )
+    assert [t.params for t in result.trials] == [t.params for t in straight.trials]

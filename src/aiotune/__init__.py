@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from aiotune.journal import JsonlWriter as JsonlWriter
     from aiotune.journal import load as load
     from aiotune.observers.base import Observer as Observer
+    from aiotune.observers.progress import Progress as Progress
     from aiotune.observers.stopping import MaxFailures as MaxFailures
     from aiotune.observers.stopping import Patience as Patience
     from aiotune.observers.stopping import Target as Target
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from aiotune.pruning import MedianPruner as MedianPruner
     from aiotune.pruning import Pruner as Pruner
     from aiotune.pruning import PrunerState as PrunerState
+    from aiotune.reports import report as report
     from aiotune.space import Bool as Bool
     from aiotune.space import Categorical as Categorical
     from aiotune.space import Float as Float

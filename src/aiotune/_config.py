@@ -17,6 +17,7 @@ from typing import Any
 
 from aiotune._checks import check_directions, check_int, optional_int, optional_seconds
 from aiotune.errors import ConfigurationError
+from aiotune.execution.batch import BatchSpec, check_batch
 from aiotune.execution.executors import ExecutorSpec
 from aiotune.observers.stopping import Target
 from aiotune.pruning import Pruner
@@ -58,6 +59,7 @@ class TunerConfig:
     retries: int
     is_async: bool
     takes_context: bool
+    batch: BatchSpec | None = None
 
 
 def is_async_objective(objective: Objective) -> bool:
@@ -172,6 +174,7 @@ def make_config(
     initial: Sequence[Mapping[str, Any]] | None = None,
     warm_start: WarmSource | Sequence[WarmSource] | None = None,
     constraints: ConstraintsFunction | None = None,
+    batch: BatchSpec | None = None,
 ) -> TunerConfig:
     """Check every argument of a Tuner, or raise ConfigurationError naming the first bad one."""
     if not callable(objective):
@@ -215,4 +218,5 @@ def make_config(
         retries=check_int("retries", retries, 0),
         is_async=is_async,
         takes_context=takes_context(objective),
+        batch=check_batch(batch, is_async=is_async),
     )

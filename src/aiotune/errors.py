@@ -11,7 +11,8 @@ facts its message was built from as attributes::
     ├── StrategyError         a strategy that yields something other than valid params
     ├── ConfigurationError    a bad argument to Tuner/tune/run
     ├── NoCompleteTrialError  asking for the best of a study in which no trial completed
-    ├── TunerStateError       a Tuner used out of turn (run twice, result before the end)
+    ├── TunerStateError       a Tuner or Study used out of turn (run twice, a tell of a
+    │                         trial never asked or told twice, ask outside ``async with``)
     └── MissingExtraError     an optional feature whose extra is not installed
 
 :class:`Pruned` is not an error of the library: a pruner raises it *inside* an
@@ -85,8 +86,12 @@ class NoCompleteTrialError(TuningError, LookupError):
 
 
 class TunerStateError(TuningError, RuntimeError):
-    """A :class:`~aiotune.Tuner` was used out of turn: run twice, ``stream()`` outside
-    ``async with``, or ``result`` read before the study ended."""
+    """A :class:`~aiotune.Tuner` or :class:`~aiotune.Study` was used out of turn.
+
+    For example: run twice, ``stream()`` or ``ask()`` outside ``async with``,
+    a Tuner's ``result`` read before the study ended, or a ``tell`` of a trial
+    that was never asked or was already told.
+    """
 
 
 class MissingExtraError(TuningError, ImportError):

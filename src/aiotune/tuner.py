@@ -1,9 +1,11 @@
 """The orchestrator: :class:`Tuner`, and the ``tune``/``run`` front doors.
 
-One study, one task group. The launch loop pulls params from the strategy
-(from this one task only) whenever a trial slot is free, starts a task per
-trial, and each finished trial goes to the history, the observers' pumps and
-the ``stream()`` of the caller. Nothing started here outlives ``run()``.
+A Tuner is a :class:`~aiotune.study.Study` (history, strategy, observers,
+pruner, journal) plus where and how trials run. One task group per study:
+the launch loop asks the study for params (from this one task only) whenever
+a trial slot is free, runs each trial in its own task, and tells the study
+each finished record, which also goes to the caller's ``stream()``. Nothing
+started here outlives ``run()``. See docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from aiotune._config import Objective, PathLike, TunerConfig, make_config
 from aiotune.errors import ConfigurationError, ObjectiveError, TunerStateError, TuningError
+from aiotune.execution.batch import BatchSizer, BatchSpec, run_batch
 from aiotune.execution.executors import ExecutorSpec, executor_scope, route_reports
 from aiotune.execution.inbox import ReportInbox
 from aiotune.execution.runner import TrialPlan, cancelled_trial, run_trial
@@ -116,6 +119,10 @@ class Tuner:
     * ``warm_start`` — journal path(s) or ``TuningResult``(s) of earlier
       studies: their complete trials inform the strategy, but are not rerun,
       counted or recorded here.
+    * ``batch`` — for cheap sync objectives: trials per executor round trip
+      (an int, or ``"auto"``: sized from the trials' durations to about
+      50 ms per job). Each trial still reaches the observers and the journal
+      on its own; a timeout or a dead worker fails only the trial it hit.
     """
 
     def __init__(
@@ -136,6 +143,7 @@ class Tuner:
         resume: PathLike | None = None,
         initial: Sequence[Mapping[str, Any]] | None = None,
         warm_start: WarmSource | Sequence[WarmSource] | None = None,
+        batch: BatchSpec | None = None,
         constraints: ConstraintsFunction | None = None,
     ) -> None:
         self._config: TunerConfig = make_config(
@@ -154,6 +162,7 @@ class Tuner:
             resume=resume,
             initial=initial,
             warm_start=warm_start,
+            batch=batch,
             constraints=constraints,
         )
         self._study = Study._for(self._config.study, handle=self)
@@ -173,6 +182,11 @@ class Tuner:
         return self._study.direction
 
     @property
+    def max_trials(self) -> int | None:
+        """The study's trial budget (``None``: until the strategy or an observer stops it)."""
+        return self._config.max_trials
+
+    @property
     def strategy(self) -> object:
         """The strategy suggesting params."""
         return self._study.strategy
@@ -181,11 +195,6 @@ class Tuner:
     def history(self) -> History:
         """The study's live record."""
         return self._study.history
-
-    @property
-    def study(self) -> Study:
-        """The :class:`~aiotune.Study` this Tuner runs the trials of."""
-        return self._study
 
     @property
     def result(self) -> TuningResult:
@@ -315,6 +324,8 @@ class Tuner:
         study, max_trials = self._study, self._config.max_trials
         history = study.history
         slots = anyio.Semaphore(self._config.concurrency, fast_acquire=True)
+        batch = None if self._config.is_async else self._config.batch
+        sizer = None if batch is None else BatchSizer(batch)
         async with anyio.create_task_group() as trials:
             # stop() cancels this scope: launching ends wherever it waits (for a free
             # slot, or on a strategy waiting for results); trials in flight go on.
@@ -325,11 +336,59 @@ class Tuner:
                         study._stopped("max_trials reached")
                         break
                     await slots.acquire()
+                    if sizer is not None:  # several trials per executor job
+                        if not await self._launch_batch(plan, running, slots, sizer, trials):
+                            break
+                        continue
                     pulled = await study._next()
                     if pulled is None:
                         break
                     trials.start_soon(self._trial, plan, running, *pulled, slots)
             study._watch_pulling(None)
+
+    async def _launch_batch(
+        self,
+        plan: TrialPlan,
+        running: _Running,
+        slots: anyio.Semaphore,
+        sizer: BatchSizer,
+        trials: TaskGroup,
+    ) -> bool:
+        """Ask for a batch of params and start it; return whether to go on launching."""
+        study, max_trials = self._study, self._config.max_trials
+        history = study.history
+        left = None if max_trials is None else max_trials - len(history) - len(history.pending)
+        wanted = sizer.size(left)
+        items: list[tuple[int, Params]] = []
+        while len(items) < wanted:
+            pulled = await study._next()
+            if pulled is None:
+                break
+            items.append(pulled)
+        if items:
+            trials.start_soon(self._batch, plan, running, items, slots, sizer)
+        else:
+            slots.release()
+        return len(items) == wanted
+
+    async def _batch(
+        self,
+        plan: TrialPlan,
+        running: _Running,
+        items: list[tuple[int, Params]],
+        slots: anyio.Semaphore,
+        sizer: BatchSizer,
+    ) -> None:
+        def tell(trial: Trial) -> None:
+            sizer.observe(trial)
+            self._tell(running, trial)
+
+        try:
+            await run_batch(plan, items, tell)
+        except Exception as exc:  # an aiotune bug, or the executor closed: fail the study
+            self._study._fail(exc)
+        finally:
+            slots.release()
 
     async def _trial(
         self,
@@ -345,6 +404,7 @@ class Tuner:
             self._tell(running, cancelled_trial(number, params, plan.inbox))
             raise
         except Exception as exc:  # an aiotune bug: fail the study, not silently
+            logger.exception("internal error running trial %d", number)
             self._study._fail(exc)
             return
         finally:
@@ -389,6 +449,7 @@ async def tune(
     resume: PathLike | None = None,
     initial: Sequence[Mapping[str, Any]] | None = None,
     warm_start: WarmSource | Sequence[WarmSource] | None = None,
+    batch: BatchSpec | None = None,
     constraints: ConstraintsFunction | None = None,
 ) -> TuningResult:
     """Run a study and return its result: ``await Tuner(objective, space, ...).run()``.
@@ -411,6 +472,7 @@ async def tune(
         resume=resume,
         initial=initial,
         warm_start=warm_start,
+        batch=batch,
         constraints=constraints,
     )
     return await tuner.run()
@@ -433,6 +495,7 @@ def run(
     resume: PathLike | None = None,
     initial: Sequence[Mapping[str, Any]] | None = None,
     warm_start: WarmSource | Sequence[WarmSource] | None = None,
+    batch: BatchSpec | None = None,
     constraints: ConstraintsFunction | None = None,
 ) -> TuningResult:
     """The blocking form of :func:`tune`, for scripts without an event loop.
@@ -465,6 +528,7 @@ def run(
         resume=resume,
         initial=initial,
         warm_start=warm_start,
+        batch=batch,
         constraints=constraints,
     )
     return asyncio.run(tuner.run())

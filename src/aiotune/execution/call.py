@@ -9,6 +9,7 @@ plain data, so only plain data ever crosses a process or machine boundary.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import socket
 import threading
@@ -58,6 +59,9 @@ class _NoChannel:
 
 _NO_CHANNEL = _NoChannel()
 
+_TOKEN_PREFIX = uuid.uuid4().hex  # with the pid and a counter: unique per call, and cheap
+_tokens = itertools.count()
+
 _process_name: tuple[int, str] | None = None
 
 
@@ -102,7 +106,13 @@ class TrialCall:
         self.announce_start = announce_start
         self.inbox = inbox
         self.remote_channel = remote_channel
-        self.token = uuid.uuid4().hex  # see __dask_tokenize__
+        self.token = f"{_TOKEN_PREFIX}-{os.getpid()}-{next(_tokens)}"  # see __dask_tokenize__
+
+    @property
+    def preload(self) -> str | None:
+        """The module a worker needs to run this call (the objective's): a fork server
+        preloads it (see :class:`~aiotune.execution.pool.WorkerPool`)."""
+        return getattr(self.objective, "__module__", None)
 
     def __dask_tokenize__(self) -> tuple[str, int, str]:
         """Unique per call: Dask (``pure=True``) must never serve one attempt another's result."""

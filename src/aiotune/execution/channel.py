@@ -59,6 +59,11 @@ def request_worker_exit() -> None:
     _exit_requested = True
 
 
+def exit_requested() -> bool:
+    """Whether a retirement was requested since the last :func:`take_exit_request` (keeps it)."""
+    return _exit_requested
+
+
 def take_exit_request() -> bool:
     """Whether a retirement was requested since the last call (clears the request)."""
     global _exit_requested

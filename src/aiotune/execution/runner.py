@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 
@@ -16,6 +16,8 @@ from aiotune.execution.call import Outcome, TrialCall
 from aiotune.execution.channel import ReportChannel
 from aiotune.execution.inbox import ReportInbox
 from aiotune.trial import Params, Trial, TrialError, TrialStatus
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +60,7 @@ async def run_trial(plan: TrialPlan, number: int, params: Params) -> Trial:
         attempt += 1
 
 
-def _submit(executor: Executor, call: TrialCall) -> asyncio.Future[Outcome]:
+def submit_call(executor: Executor, call: Callable[[], _T]) -> asyncio.Future[_T]:
     """Hand ``call`` to ``executor``; an executor that refuses work ends the study.
 
     A shut-down executor raises ``RuntimeError`` (the standard pools) or
@@ -143,7 +145,7 @@ async def _attempt(
         else:
             plan.inbox.watch(number)
         try:
-            running = None if plan.executor is None else _submit(plan.executor, call)
+            running = None if plan.executor is None else submit_call(plan.executor, call)
         except PoolClosedError:  # not this trial's failure: the study cannot go on
             plan.inbox.forget(number)
             raise
@@ -157,7 +159,29 @@ async def _attempt(
     if timed_out:
         message = f"trial ran over trial_timeout={plan.timeout} s and was stopped"
         outcome = TrialError("TrialTimeout", message)
-    started_at, worker, intermediate = plan.inbox.forget(number)
+    return trial_record(
+        number, params, outcome, plan.inbox, attempt, previous_errors, timed_out=timed_out
+    )
+
+
+def trial_record(
+    number: int,
+    params: Params,
+    outcome: Outcome | TrialError,
+    inbox: ReportInbox,
+    attempt: int = 1,
+    previous_errors: tuple[TrialError, ...] = (),
+    *,
+    timed_out: bool = False,
+) -> Trial:
+    """The record of one attempt of trial ``number`` that ended with ``outcome``.
+
+    ``outcome`` is what the objective came to, or the error that stopped it
+    from the outside (the worker died, the timeout ran out: ``timed_out``).
+    Stops watching ``number`` in ``inbox`` (which kept when and where the
+    trial started and what it reported, for the second case).
+    """
+    started_at, worker, intermediate = inbox.forget(number)
     common: dict[str, Any] = {
         "number": number,
         "params": params,

@@ -7,4 +7,11 @@ the extra to install.
 
 * :mod:`aiotune.integrations.dask` — run trials on a Dask cluster
   (``pip install 'aiotune[dask]'``).
+* :mod:`aiotune.integrations.sklearn` — :class:`~aiotune.integrations.sklearn.TuneSearchCV`,
+  a scikit-learn search estimator like ``GridSearchCV`` (``aiotune[sklearn]``).
+* :mod:`aiotune.integrations.lightgbm` and :mod:`aiotune.integrations.xgboost` —
+  :func:`~aiotune.integrations.lightgbm.report_callback` and
+  :class:`~aiotune.integrations.xgboost.ReportCallback` report each boosting
+  round to ``trial.report``, so pruners stop bad boosters early
+  (``aiotune[lightgbm]``, ``aiotune[xgboost]``).
 """

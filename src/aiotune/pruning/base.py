@@ -6,10 +6,11 @@ reused across studies (and pickled, and shown by its ``repr``) without
 carrying anything from one study into the next.
 
 A :class:`PrunerState` is sans-I/O and synchronous: no asyncio, no threads,
-no locks of its own. The orchestrator serialises every call to it (the
-:class:`~aiotune.execution.inbox.ReportInbox` calls ``report`` under its lock, and
-``finish`` must be called under the same lock), and each call must answer
-quickly, because it runs while a worker waits for its answer. The built-in
+no locks of its own. The study serialises every call to it with one lock
+(``report`` runs in whatever thread a report arrives on, through the
+:class:`~aiotune.execution.inbox.ReportInbox` or ``Study.report``; ``finish``
+when a trial is recorded), and each call must answer quickly, because it
+runs while a worker waits for its answer. The built-in
 states answer in ``O(log n)`` comparisons plus one list insertion (per rung
 crossed, for ASHA), a few microseconds.
 

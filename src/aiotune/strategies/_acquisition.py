@@ -146,7 +146,8 @@ def refine(
         jac=True,
         method="L-BFGS-B",
         bounds=[(0.0, 1.0)] * (m * n_move),
-        options={"maxiter": maxiter},
+        # A sharp feasibility edge can make the line search take many steps: bound them.
+        options={"maxiter": maxiter, **({"maxfun": 2 * maxiter} if feasibility else {})},
     )
     out = fixed.copy()
     out[:, movable] = np.clip(np.asarray(result.x).reshape(m, n_move), 0.0, 1.0)

@@ -260,7 +260,7 @@ class BayesianCore:
             best,
             enc.movable,
             enc.snap,
-            maxiter=30 if models else 60,  # each step costs a model per constraint more
+            maxiter=15 if models else 60,  # each step costs a model per constraint more
             prepare=prepare,
             feasibility=models,
         )

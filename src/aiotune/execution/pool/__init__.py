@@ -121,6 +121,17 @@ class WorkerPool(Executor):
     lazily by ``submit``; ``memory_limit`` (bytes) caps each worker's address
     space (``RLIMIT_AS``, Linux), so a job allocating past it gets
     ``MemoryError``; ``mp_context`` is the :mod:`multiprocessing` start method.
+    ``"spawn"`` (the default) starts each worker as a fresh interpreter that
+    imports the objective's module: a few hundred ms. ``"forkserver"`` keeps
+    spawn's safety (no fork of this, threaded, process) and starts workers in
+    a few ms once the fork server runs: before its first worker, aiotune asks
+    the fork server to preload its worker loop and the first job's module
+    (:func:`multiprocessing.set_forkserver_preload`, once per process; a fork
+    server already running keeps its own). The fork server imports them from
+    its working directory and installed packages (on Python 3.11 it does not
+    get this process's ``sys.path``); a module it cannot import is loaded by
+    each worker instead. The fork server is a child of this process and the
+    workers its children.
 
     Use it as a context manager, sync or async (``async with
     at.WorkerPool(2) as pool``), and pass it to any number of concurrent

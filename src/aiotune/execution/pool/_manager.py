@@ -65,7 +65,17 @@ class _PoolFuture(Future[_T]):
 
 
 class _Job:
-    __slots__ = ("args", "fn", "future", "group", "inbox", "kwargs", "on_item", "settled")
+    __slots__ = (
+        "args",
+        "fn",
+        "future",
+        "group",
+        "inbox",
+        "kwargs",
+        "on_item",
+        "preload",
+        "settled",
+    )
 
     def __init__(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> None:
         self.future: _PoolFuture[Any] | None = None
@@ -74,6 +84,7 @@ class _Job:
         self.kwargs = kwargs
         self.inbox: ReportChannel | None = getattr(fn, "inbox", None)
         self.on_item: Callable[[int, Any], None] | None = getattr(fn, "on_item", None)
+        self.preload: str | None = getattr(fn, "preload", None) or getattr(fn, "__module__", None)
         self.group: object = self.inbox  # jobs without an inbox share one group
         self.settled = False  # management thread only
 
@@ -352,6 +363,10 @@ class Manager:
             pass  # the worker died: its sentinel reports it and the job gets WorkerDied
 
     def _start_worker(self) -> bool:
+        if self.context.get_start_method() == "forkserver":
+            with self.lock:
+                first = next(iter(self.pending), None)
+            _preload_fork_server(first.preload if first is not None else None)
         parent_conn, child_conn = self.context.Pipe(duplex=True)
         process = self.context.Process(  # type: ignore[attr-defined]
             target=self.target,
@@ -643,6 +658,26 @@ class Manager:
             for job in jobs:
                 self._close_job(job)
             live_managers.discard(self)
+
+
+_fork_server_preloaded = False
+
+
+def _preload_fork_server(module: str | None) -> None:
+    """Before the first forkserver worker of this process: have the fork server import
+    aiotune's worker loop, ``__main__`` and ``module`` (the first job's), so every worker
+    forked from it starts with them loaded. Only the first call counts, as for
+    :func:`multiprocessing.set_forkserver_preload` itself (a fork server already
+    running keeps what it has).
+    """
+    global _fork_server_preloaded
+    if _fork_server_preloaded:
+        return
+    _fork_server_preloaded = True
+    modules = ["__main__", _worker.__name__]
+    if module and module not in modules and module != "builtins":
+        modules.append(module)
+    multiprocessing.set_forkserver_preload(modules)
 
 
 @contextlib.contextmanager

@@ -114,7 +114,8 @@ def _die_with_parent() -> None:
     """On Linux, ask the kernel to SIGKILL this process when its parent dies (best effort).
 
     The "parent" is the thread that started us: the pool's management
-    thread, which outlives every worker it starts.
+    thread, which outlives every worker it starts (or, under the forkserver
+    start method, the fork server, which exits when the pool's process does).
     """
     if not sys.platform.startswith("linux"):
         return
@@ -128,7 +129,7 @@ def _die_with_parent() -> None:
         _logger.debug("aiotune worker %d cannot follow its parent's death: %s", os.getpid(), exc)
         return
     parent = multiprocessing.parent_process()
-    if parent is not None and os.getppid() != parent.pid:
+    if parent is not None and os.getppid() != parent.pid and not parent.is_alive():
         os._exit(1)  # the parent died before the request took effect
 
 

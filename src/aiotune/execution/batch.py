@@ -1,0 +1,340 @@
+"""Several trials per executor round trip, for cheap objectives: :func:`run_batch`.
+
+A :class:`BatchCall` carries the :class:`~aiotune.execution.call.TrialCall`
+of several trials to one executor job, which runs them one after the other.
+Each trial's :class:`~aiotune.execution.call.Outcome` comes back as soon as
+it is known, not with the batch: in a worker of aiotune's pool as one pipe
+message per trial (the job's ``on_item``), in a thread by calling
+``on_item`` directly; on any other executor with the job's result. So
+observers and the journal still get trials one by one.
+
+What befalls a batch befalls only the trials it hit:
+
+* a trial that raises, returns no valid score or is pruned is recorded as
+  such; the batch goes on with the next trial;
+* a trial that runs over ``trial_timeout`` is recorded ``timeout``; its
+  worker is killed (that is the only way to stop it), and the trials of the
+  batch that had not run yet go to a new batch;
+* a worker that dies fails the trial it was running (the first whose outcome
+  had not come back) with that error; the trials after it go to a new batch;
+* a ``MemoryError`` under ``trial_memory_limit`` fails its trial and ends
+  the batch there (the worker retires); the rest go to a new batch;
+* a failed trial with ``retries`` left runs again in a later batch.
+
+When the study is cancelled, every trial of the batch without a record yet
+is recorded ``cancelled``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from typing import Any, Literal
+
+import anyio
+
+from aiotune.errors import ConfigurationError
+from aiotune.execution.call import Outcome, TrialCall
+from aiotune.execution.channel import exit_requested, worker_channel
+from aiotune.execution.runner import TrialPlan, cancelled_trial, submit_call, trial_record
+from aiotune.trial import Params, Trial, TrialError, TrialStatus
+
+Deliver = Callable[[int, Outcome], None]
+"""Receives the outcome of item ``index`` of a batch, from any thread."""
+
+
+class BatchCall:
+    """Run several trial calls in turn in one executor job; stream each outcome.
+
+    ``inbox`` (the study's, for the pool's fair queue and its reports) and
+    ``on_item`` live in the orchestrator's process only: they are dropped
+    when the call is pickled. The job returns one entry per call: its
+    outcome, or ``None`` when it was already delivered (or never ran,
+    after a ``MemoryError``).
+    """
+
+    def __init__(self, calls: list[TrialCall], inbox: Any = None) -> None:
+        self.calls = calls
+        self.inbox = inbox
+        self.on_item: Deliver | None = None
+
+    @property
+    def preload(self) -> str | None:
+        """The module a worker needs (the objective's)."""
+        return self.calls[0].preload if self.calls else None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"calls": self.calls, "inbox": None, "on_item": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        vars(self).update(state)
+
+    def __call__(self) -> list[Outcome | None]:
+        deliver: Deliver | None = self.on_item  # in this process (a thread pool)
+        if deliver is None:
+            deliver = getattr(worker_channel(), "item_done", None)  # in a pool worker
+        results: list[Outcome | None] = [None] * len(self.calls)
+        for index, call in enumerate(self.calls):
+            outcome = call()
+            if deliver is not None:
+                deliver(index, outcome)
+            else:
+                results[index] = outcome
+            if exit_requested():  # a MemoryError: this process may be in a bad state
+                break
+        return results
+
+    def __repr__(self) -> str:
+        return f"BatchCall({len(self.calls)} trials)"
+
+
+class _Item:
+    __slots__ = ("attempt", "errors", "number", "params")
+
+    def __init__(self, number: int, params: Params) -> None:
+        self.number = number
+        self.params = params
+        self.attempt = 1
+        self.errors: tuple[TrialError, ...] = ()
+
+
+async def run_batch(
+    plan: TrialPlan, items: list[tuple[int, Params]], tell: Callable[[Trial], None]
+) -> None:
+    """Run ``items`` (trial number, params) in batch jobs; ``tell`` each record as it comes.
+
+    Returns once every item has its record. On cancellation, the items
+    without one are told ``cancelled``, then the cancellation propagates.
+    """
+    todo = [_Item(number, params) for number, params in items]
+    told: set[int] = set()
+
+    def record(item: _Item, trial: Trial) -> None:
+        if trial.status is TrialStatus.FAILED and item.attempt <= plan.retries:
+            assert trial.error is not None
+            item.errors = (*item.errors, trial.error)
+            item.attempt += 1
+            todo.append(item)  # runs again in a later batch
+            return
+        told.add(item.number)
+        tell(trial)
+
+    try:
+        while todo:
+            batch, todo[:] = list(todo), []
+            leftover = await _run_once(plan, batch, record)
+            todo[:0] = leftover
+    except anyio.get_cancelled_exc_class():
+        for item in todo:
+            if item.number not in told:
+                plan.inbox.watch(item.number)  # not in flight: nothing was kept
+        for number, params in items:
+            if number not in told:
+                tell(cancelled_trial(number, params, plan.inbox))
+        raise
+
+
+async def _run_once(
+    plan: TrialPlan, batch: list[_Item], record: Callable[[_Item, Trial], None]
+) -> list[_Item]:
+    """One batch job; return the items that did not run (for a new batch)."""
+    loop = asyncio.get_running_loop()
+    announce = plan.remote_channel is not None or (
+        plan.timeout is not None and plan.starts_reported
+    )
+    calls = [
+        TrialCall(
+            plan.objective,
+            item.params,
+            item.number,
+            takes_context=plan.takes_context,
+            announce_start=announce,
+            inbox=plan.inbox,
+            remote_channel=plan.remote_channel,
+        )
+        for item in batch
+    ]
+    job = BatchCall(calls, plan.inbox)
+    changed = asyncio.Event()
+    arrived: list[tuple[int, Outcome]] = []
+    lock = threading.Lock()
+    started: dict[int, float] = {}  # index -> when it started (loop clock)
+    done = [False] * len(batch)
+
+    def on_item(index: int, outcome: Outcome) -> None:  # any thread
+        with lock:
+            first = not arrived
+            arrived.append((index, outcome))
+        if first:
+            loop.call_soon_threadsafe(changed.set)
+
+    def on_started(index: int) -> Callable[[], None]:
+        def mark() -> None:  # on the loop
+            started[index] = loop.time()
+            changed.set()
+
+        return mark
+
+    def drain() -> None:
+        with lock:
+            ready, arrived[:] = list(arrived), []
+        for index, outcome in ready:
+            if not done[index]:
+                done[index] = True
+                item = batch[index]
+                record(item, _record(item, outcome, plan))
+
+    for index, item in enumerate(batch):
+        plan.inbox.watch(item.number, on_started(index) if announce else None)
+    job.on_item = on_item
+    try:
+        future = None if plan.executor is None else submit_call(plan.executor, job)
+    except BaseException:
+        for item in batch:
+            plan.inbox.forget(item.number)
+        raise
+    if future is None:  # an async objective: the batch runs on the loop, one by one
+        for index, (item, call) in enumerate(zip(batch, calls, strict=True)):
+            done[index] = True
+            record(item, _record(item, await call.run_async(), plan))
+        return []
+    future.add_done_callback(lambda _: changed.set())
+    try:
+        while not future.done():
+            changed.clear()
+            drain()
+            if future.done():
+                break
+            deadline = _deadline(plan, started, done)
+            with anyio.move_on_after(None if deadline is None else deadline - loop.time()):
+                await changed.wait()
+                continue
+            late = _running(started, done)
+            assert late is not None
+            done[late] = True
+            item = batch[late]
+            message = f"trial ran over trial_timeout={plan.timeout} s and was stopped"
+            error = TrialError("TrialTimeout", message)
+            record(item, _record(item, error, plan, timed_out=True))
+            if future.cancel():  # killed its worker: the trials after it go to a new batch
+                break
+            # (a thread cannot be stopped: the batch runs on, and its later outcomes count)
+    except BaseException:
+        future.cancel()  # kills the worker running the batch
+        drain()
+        for index, item in enumerate(batch):
+            if not done[index]:
+                plan.inbox.forget(item.number)
+        raise
+    if future.cancelled():
+        drain()
+        return _not_run(plan, batch, done)
+    drain()
+    try:
+        results = future.result()
+    except Exception as exc:  # the worker died: the first trial without an outcome was running
+        crashed = next((i for i, d in enumerate(done) if not d), None)
+        if crashed is not None:
+            done[crashed] = True
+            item = batch[crashed]
+            error = TrialError.from_exception(exc)
+            record(item, _record(item, error, plan))
+        return _not_run(plan, batch, done)
+    for index, result in enumerate(results):
+        if result is not None and not done[index]:
+            done[index] = True
+            record(batch[index], _record(batch[index], result, plan))
+    return _not_run(plan, batch, done)
+
+
+def _record(
+    item: _Item, outcome: Outcome | TrialError, plan: TrialPlan, *, timed_out: bool = False
+) -> Trial:
+    return trial_record(
+        item.number,
+        item.params,
+        outcome,
+        plan.inbox,
+        item.attempt,
+        item.errors,
+        timed_out=timed_out,
+    )
+
+
+def _deadline(plan: TrialPlan, started: dict[int, float], done: list[bool]) -> float | None:
+    """When the running trial of the batch runs out of time (loop clock); None: no clock."""
+    if plan.timeout is None:
+        return None
+    running = _running(started, done)
+    return None if running is None else started[running] + plan.timeout
+
+
+def _running(started: dict[int, float], done: list[bool]) -> int | None:
+    """The trial of the batch that has started and has no outcome yet, if any."""
+    return next((i for i in sorted(started) if not done[i]), None)
+
+
+def _not_run(plan: TrialPlan, batch: list[_Item], done: list[bool]) -> list[_Item]:
+    left = [item for index, item in enumerate(batch) if not done[index]]
+    for item in left:
+        plan.inbox.forget(item.number)
+    return left
+
+
+BatchSpec = int | Literal["auto"]
+"""``batch=`` of a study: trials per executor job, or ``"auto"``."""
+
+
+class BatchSizer:
+    """How many trials the next batch job of a study carries.
+
+    A number is used as it is. ``"auto"`` starts with one trial per job and
+    then sizes each job to about :attr:`TARGET` seconds of objective time,
+    from a running mean of the trials' measured durations: cheap objectives
+    get up to :attr:`LIMIT` trials per job, slow ones one (no batching).
+    """
+
+    TARGET = 0.05
+    LIMIT = 1024
+
+    def __init__(self, spec: BatchSpec) -> None:
+        self.auto = spec == "auto"
+        self._fixed = 1 if spec == "auto" else int(spec)
+        self._mean: float | None = None
+
+    def size(self, remaining: int | None = None) -> int:
+        """Trials for the next job (at most ``remaining``, when the study has a limit)."""
+        if self.auto:
+            if self._mean is None:
+                wanted = 1
+            else:
+                wanted = max(1, min(self.LIMIT, int(self.TARGET / max(self._mean, 1e-7))))
+        else:
+            wanted = self._fixed
+        return wanted if remaining is None else max(1, min(wanted, remaining))
+
+    def observe(self, trial: Trial) -> None:
+        """Learn from a finished trial's duration (only ``"auto"`` does)."""
+        if self.auto and trial.duration is not None:
+            if self._mean is None:
+                self._mean = trial.duration
+            else:
+                self._mean += 0.1 * (trial.duration - self._mean)
+
+
+def check_batch(batch: object, *, is_async: bool) -> BatchSpec | None:
+    """``batch=`` checked: None (one trial per job), a positive int, or ``"auto"``."""
+    if isinstance(batch, bool):
+        raise ConfigurationError("batch", f"must be a positive int or 'auto', not {batch!r}")
+    if batch is None or batch == 1:
+        return None
+    if is_async:
+        raise ConfigurationError(
+            "batch", "is for sync objectives run on an executor; an async def one runs on the loop"
+        )
+    if batch == "auto":
+        return "auto"
+    if not isinstance(batch, int) or batch < 1:
+        raise ConfigurationError("batch", f"must be a positive int or 'auto', not {batch!r}")
+    return batch

@@ -1,0 +1,212 @@
+"""The one HTML page both the report and the dashboard are: a view drawn by a small script.
+
+The page holds the view (from :func:`aiotune.views.figures.build_view`) as
+JSON in a ``<script type="application/json">`` block, escaped so no string
+in it can end the block, and draws it with Plotly.js. Every table cell is
+set with ``textContent``, so a value from a study is always shown as text.
+The report inlines Plotly.js and needs no network; the dashboard loads it
+from its own server and listens for new views as server-sent events.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from aiotune.errors import MissingExtraError
+
+
+@cache
+def plotly_js_path(feature: str, extra: str) -> Path:
+    """Where Plotly.js is on disk (it ships inside the ``plotly`` package)."""
+    try:
+        plotly = importlib.import_module("plotly")
+    except ImportError:
+        raise MissingExtraError(feature, extra) from None
+    path = Path(str(plotly.__file__)).parent / "package_data" / "plotly.min.js"
+    if not path.is_file():  # pragma: no cover - a broken plotly install
+        raise MissingExtraError(feature, extra)
+    return path
+
+
+def view_json(view: dict[str, Any]) -> str:
+    """``view`` as JSON text that is safe inside a ``<script>`` block of an HTML page."""
+    text = orjson.dumps(view, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def render_page(
+    view: dict[str, Any] | str,
+    *,
+    title: str,
+    plotly_inline: str | None = None,
+    plotly_src: str | None = None,
+    events_url: str | None = None,
+) -> str:
+    """The HTML page for ``view``: Plotly inlined (the report) or linked (the dashboard).
+
+    ``view`` is the view, or its JSON text from :func:`view_json`. With
+    ``events_url`` the page follows server-sent events, each a new view.
+    """
+    if plotly_inline is not None:
+        inline = plotly_inline.replace("</script", "<\\/script")
+        plotly = f"<script>{inline}</script>"
+    else:
+        plotly = f'<script src="{html.escape(plotly_src or "", quote=True)}"></script>'
+    live = "null" if events_url is None else orjson.dumps(events_url).decode()
+    return _TEMPLATE.format(
+        title=html.escape(title),
+        plotly=plotly,
+        view=view if isinstance(view, str) else view_json(view),
+        live=live.replace("<", "\\u003c"),
+        css=_CSS,
+        script=_SCRIPT,
+    )
+
+
+_CSS = """
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0;
+       color: #1d2b36; background: #f5f7f9; }
+header { background: #264653; color: white; padding: 14px 24px; }
+header h1 { margin: 0; font-size: 20px; }
+header .sub { opacity: .8; font-size: 13px; word-break: break-all; }
+main { padding: 16px 24px; max-width: 1400px; margin: 0 auto; }
+.cards { display: flex; flex-wrap: wrap; gap: 12px; margin-bottom: 16px; }
+.card { background: white; border-radius: 6px; padding: 10px 14px; min-width: 120px;
+        box-shadow: 0 1px 2px rgba(0,0,0,.08); }
+.card .k { font-size: 12px; color: #5c6b77; text-transform: uppercase; letter-spacing: .04em; }
+.card .v { font-size: 20px; font-weight: 600; }
+.notes { background: #fff6e0; border-left: 4px solid #f4a261; padding: 6px 12px; }
+.notes:empty { display: none; }
+.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(560px, 1fr)); gap: 16px; }
+section.fig, section.table { background: white; border-radius: 6px; padding: 8px 12px;
+        box-shadow: 0 1px 2px rgba(0,0,0,.08); min-width: 0; }
+section.table { overflow-x: auto; }
+section h2 { font-size: 15px; margin: 4px 0; }
+section .note { font-size: 12px; color: #5c6b77; margin: 0 0 4px; }
+table { border-collapse: collapse; width: 100%; font-size: 13px; }
+th, td { text-align: left; padding: 3px 8px; border-bottom: 1px solid #e3e8ec;
+         vertical-align: top; }
+td.msg { font-family: ui-monospace, monospace; white-space: pre-wrap; word-break: break-word; }
+.live { display: inline-block; width: 9px; height: 9px; border-radius: 50%;
+        background: #8d99ae; margin-right: 6px; }
+.live.on { background: #2a9d8f; }
+"""
+
+_SCRIPT = r"""
+"use strict";
+const STATUS = ["complete", "failed", "pruned", "timeout", "cancelled"];
+function el(tag, cls, text) {
+  const node = document.createElement(tag);
+  if (cls) node.className = cls;
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  return node;
+}
+function card(key, value) {
+  const c = el("div", "card");
+  c.append(el("div", "k", key), el("div", "v", value));
+  return c;
+}
+function table(head, rows) {
+  const t = el("table"), tr = el("tr");
+  head.forEach(h => tr.append(el("th", null, h)));
+  t.append(tr);
+  rows.forEach(r => {
+    const row = el("tr");
+    r.forEach((cell, i) => row.append(el("td", i === r.length - 1 && head[i] === "message"
+      ? "msg" : null, cell)));
+    t.append(row);
+  });
+  return t;
+}
+function section(id, title, note, cls) {
+  let s = document.getElementById(id);
+  if (!s) {
+    s = el("section", cls);
+    s.id = id;
+    s.append(el("h2", null, ""), el("p", "note", ""));
+  }
+  s.children[0].textContent = title;
+  s.children[1].textContent = note || "";
+  return s;
+}
+function render(view) {
+  const s = view.summary;
+  document.getElementById("label").textContent = view.label + " · " + view.direction
+    + (view.live ? "" : " · generated " + view.generated);
+  const cards = document.getElementById("cards");
+  cards.replaceChildren(card("trials", s.trials));
+  if (s.running !== null) cards.append(card("running", s.running));
+  STATUS.forEach(k => { if (s.counts[k]) cards.append(card(k, s.counts[k])); });
+  cards.append(card("best score", s.best ? s.best.score + " (#" + s.best.number + ")" : "—"));
+  if (s.durations) cards.append(card("median duration", s.durations.median + " s"));
+  const notes = document.getElementById("notes");
+  notes.replaceChildren(...view.notes.map(n => el("div", null, n)));
+  const grid = document.getElementById("figures");
+  const wanted = new Set(view.figures.map(f => "fig-" + f.id));
+  Array.from(grid.children).forEach(c => { if (!wanted.has(c.id)) c.remove(); });
+  view.figures.forEach(f => {
+    const sec = section("fig-" + f.id, f.title, f.note, "fig");
+    let plot = sec.querySelector(".plot");
+    if (!plot) { plot = el("div", "plot"); sec.append(plot); }
+    grid.append(sec);
+    Plotly.react(plot, f.figure.data, f.figure.layout,
+                 {displaylogo: false, responsive: true});
+  });
+  const tables = document.getElementById("tables");
+  const best = section("best", "Best trial", s.best ? "" : "No trial completed yet.", "table");
+  best.querySelector("table")?.remove();
+  if (s.best) best.append(table(["parameter", "value"],
+    [["trial", s.best.number], ["score", s.best.score]].concat(
+      view.params.map(p => [p, s.best.params[p]]))));
+  const top = section("top", "Top trials by score", "", "table");
+  top.querySelector("table")?.remove();
+  top.append(table(["#", "score", "duration (s)"].concat(view.params),
+    view.top.map(r => [r.number, r.score, r.duration].concat(view.params.map(p => r.params[p])))));
+  const fail = section("failures", "Failures", view.failures_total > view.failures.length
+    ? "The last " + view.failures.length + " of " + view.failures_total + "." : "", "table");
+  fail.querySelector("table")?.remove();
+  fail.append(table(["#", "status", "error", "message"],
+    view.failures.map(r => [r.number, r.status, r.type, r.message])));
+  tables.replaceChildren(best, top, fail);
+  document.body.dataset.version = view.version;
+  document.body.dataset.trials = s.trials;
+}
+render(JSON.parse(document.getElementById("view").textContent));
+const LIVE = JSON.parse(document.getElementById("live").textContent);
+if (!LIVE) document.getElementById("dot").remove();
+if (LIVE) {
+  const dot = document.getElementById("dot");
+  const events = new EventSource(LIVE);
+  events.onopen = () => dot.classList.add("on");
+  events.onerror = () => dot.classList.remove("on");
+  events.onmessage = e => render(JSON.parse(e.data));
+}
+document.body.dataset.ready = "1";
+"""
+
+_TEMPLATE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>{css}</style>
+{plotly}
+</head><body>
+<header><h1><span id="dot" class="live"></span>{title}</h1>
+<div class="sub" id="label"></div></header>
+<main>
+<div class="cards" id="cards"></div>
+<div class="notes" id="notes"></div>
+<div class="grid" id="figures"></div>
+<div class="grid" id="tables" style="margin-top:16px"></div>
+</main>
+<script id="view" type="application/json">{view}</script>
+<script id="live" type="application/json">{live}</script>
+<script>{script}</script>
+</body></html>
+"""

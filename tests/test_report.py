@@ -1,0 +1,152 @@
+"""at.report: one self-contained HTML file, checked in a real (headless) browser."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import aiotune as at
+from aiotune.views import figures, read_snapshot
+from aiotune.views.page import plotly_js_path
+from views_browser import PageLog, browser
+from views_study import XSS_CHOICE, XSS_ERROR, make_study_sync
+
+__all__ = ["browser"]  # the fixture
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, at.TuningResult]:
+    path = tmp_path_factory.mktemp("report") / "trials.jsonl"
+    return path, make_study_sync(path, trials=30)
+
+
+def open_report(browser: Any, path: Path) -> tuple[Any, PageLog]:
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    log = PageLog(page)
+    page.goto(path.as_uri())
+    page.wait_for_selector("body[data-ready='1']", timeout=60_000)
+    return page, log
+
+
+@pytest.mark.slow
+def test_report_of_a_real_study_loads_offline_without_errors_with_every_plot(
+    browser: Any, study: tuple[Path, at.TuningResult], tmp_path: Path
+) -> None:
+    journal, result = study
+    out = at.report(journal, tmp_path / "report.html")
+    assert out == tmp_path / "report.html"
+    html = out.read_text()
+    assert "<script src=" not in html  # everything inlined
+    assert "<link" not in html
+    page, log = open_report(browser, out)
+    # history, importance, statuses, contour, parallel coordinates, intermediate values,
+    # timeline, and one slice per parameter (4)
+    expected = 7 + len(result.trials[0].params)
+    assert page.locator(".js-plotly-plot").count() == expected
+    titles = page.locator("section.fig h2").all_text_contents()
+    assert titles[:3] == ["Optimisation history", "Parameter importance", "Status counts"]
+    assert {"Parallel coordinates", "Intermediate values", "Timeline of trials per worker"} <= set(
+        titles
+    )
+    assert any(t.startswith("Contour: ") for t in titles)
+    assert [t for t in titles if t.startswith("Slice: ")] == [
+        f"Slice: {name}" for name in ("lr", "layers", "opt", "bn")
+    ]
+    cards = page.locator("#cards").inner_text()
+    assert str(len(result.trials)) in cards
+    best = page.locator("#best table").inner_text()
+    assert f"{result.best.score:.6g}" in best
+    assert log.errors == []
+    assert log.external == []
+    page.close()
+
+
+@pytest.mark.slow
+def test_hostile_strings_in_params_and_errors_show_as_text(
+    browser: Any, study: tuple[Path, at.TuningResult], tmp_path: Path
+) -> None:
+    _, result = study
+    assert any(t.params["opt"] == XSS_CHOICE for t in result.trials)
+    out = at.report(result, tmp_path / "report.html")  # from a TuningResult this time
+    page, log = open_report(browser, out)
+    assert page.evaluate("window.__xss") is None  # nothing ran
+    assert page.locator("img").count() == 0
+    failures = page.locator("#failures table").inner_text()
+    assert XSS_ERROR in failures
+    ticks = page.locator(".xtick text").all_text_contents()
+    assert XSS_CHOICE in ticks  # the categorical choice, as a tick label of the 'opt' slice
+    assert log.errors == []
+    page.close()
+
+
+def test_report_needs_the_report_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    plotly_js_path.cache_clear()
+    monkeypatch.setitem(sys.modules, "plotly", None)  # import plotly now raises ImportError
+    result = at.TuningResult(trials=())
+    try:
+        with pytest.raises(at.MissingExtraError, match=r"aiotune\[report\]") as caught:
+            at.report(result, tmp_path / "r.html")
+        assert caught.value.extra == "report"
+    finally:
+        plotly_js_path.cache_clear()
+    assert not (tmp_path / "r.html").exists()
+
+
+def _synthetic(n: int) -> at.TuningResult:
+    trials = tuple(
+        at.Trial(
+            number=i,
+            params={"x": (i * 7919 % 1000) / 1000, "c": ["a", "b", "c"][i % 3]},
+            status=at.TrialStatus.COMPLETE if i % 10 else at.TrialStatus.FAILED,
+            score=None if i % 10 == 0 else float(i % 97),
+            error=at.TrialError("ValueError", f"bad {i}") if i % 10 == 0 else None,
+            intermediate={0: 0.0, 1: float(i % 5)},
+            started_at=1000.0 + i,
+            finished_at=1001.5 + i,
+            duration=1.5,
+            worker=f"w{i % 4}",
+        )
+        for i in range(n)
+    )
+    return at.TuningResult(trials=trials)
+
+
+def test_a_big_study_is_sampled_and_says_so() -> None:
+    view = figures.build_view(read_snapshot(_synthetic(9000)))
+    by_id = {f["id"]: f for f in view["figures"]}
+    history = by_id["history"]
+    assert len(history["figure"]["data"][0]["x"]) <= figures.MAX_POINTS
+    assert "Showing" in history["note"]
+    slice_x = by_id["slice-0"]["figure"]["data"][0]["x"]
+    assert len(slice_x) <= figures.MAX_POINTS
+    assert "Showing 150 of 9,000" in by_id["intermediate"]["note"]
+    assert f"last {figures.MAX_BARS:,} of 9,000" in by_id["timeline"]["note"]
+    bars = sum(len(trace["x"]) for trace in by_id["timeline"]["figure"]["data"])
+    assert bars == figures.MAX_BARS
+    # The best score stays on the plot, and the best-so-far line reaches the end.
+    best = max(t.score or 0 for t in _synthetic(9000).trials)
+    assert best in history["figure"]["data"][0]["y"]
+    assert history["figure"]["data"][1]["x"][-1] == 8999
+    assert view["summary"]["counts"]["failed"] == 900
+    assert view["failures_total"] == 900
+    assert len(view["failures"]) == figures.MAX_FAILURES
+
+
+def test_importance_finds_the_parameter_that_matters() -> None:
+    from aiotune.views import summary
+
+    trials = [
+        at.Trial(
+            number=i,
+            params={"matters": i % 5, "noise": (i * 31) % 17},
+            status=at.TrialStatus.COMPLETE,
+            score=float((i % 5) ** 2) + ((i * 31) % 17) * 0.01,
+        )
+        for i in range(200)
+    ]
+    weights = summary.importance(trials, ["matters", "noise"])
+    assert weights["matters"] > 0.9
+    assert weights["noise"] < 0.1
