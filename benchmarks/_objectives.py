@@ -34,3 +34,11 @@ def report_twice(params: dict[str, Any], trial: Any) -> float:
     trial.report(0.0, 0)
     trial.report(1.0, 1)
     return float(params["x"])
+
+
+def busy_10us(params: dict[str, Any]) -> float:
+    """Burns about 10 us of CPU: a cheap objective, where batching pays."""
+    end = time.perf_counter() + 1e-5
+    while time.perf_counter() < end:
+        pass
+    return float(params["x"])

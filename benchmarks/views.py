@@ -86,7 +86,7 @@ def write_journal(path: Path, n: int, seed: int = 0) -> None:
                 status, score, error = (
                     at.TrialStatus.FAILED,
                     None,
-                    at.TrialError("ValueError", "diverged"),
+                    at.ErrorInfo("ValueError", "diverged"),
                 )
             elif roll < 0.15:
                 status, score, error = at.TrialStatus.PRUNED, curve[steps - 1], None
@@ -100,28 +100,40 @@ def write_journal(path: Path, n: int, seed: int = 0) -> None:
             file.write(encode_trial(trial))
 
 
-def render_seconds(browser: Any, url: str) -> float:
+def render_seconds(browser: Any, url: str, plots: int = 7) -> float:
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     began = time.perf_counter()
     page.goto(url)
-    page.wait_for_selector("body[data-ready='1']", timeout=120_000)
+    page.wait_for_selector("body[data-ready='1']", state="attached", timeout=120_000)
     elapsed = time.perf_counter() - began
-    plots = page.locator(".js-plotly-plot").count()
+    drawn = page.locator(".js-plotly-plot").count()
     page.close()
-    if errors or plots < 7:
-        raise RuntimeError(f"the page did not render: {plots} plots, errors {errors}")
+    if errors or drawn < plots:
+        raise RuntimeError(f"the page did not render: {drawn} plots, errors {errors}")
     return elapsed
 
 
 def bench_reports(sizes: list[int], repeats: int, work: Path) -> list[tuple[str, str]]:
     from playwright.sync_api import sync_playwright
 
+    from aiotune.views.page import plotly_js_path
+
     rows = []
+    floor = work / "plotly-only.html"  # the floor: a page that only loads Plotly.js
+    plotly = plotly_js_path("benchmark", "report").read_text()
+    floor.write_text(
+        f"<!DOCTYPE html><html><head><script>{plotly}</script></head>"
+        "<body><script>document.body.dataset.ready = '1'</script></body></html>"
+    )
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
+            floors = [render_seconds(browser, floor.as_uri(), plots=0) for _ in range(repeats)]
+            rows.append(
+                ("a page with only Plotly.js inlined: load", f"{statistics.median(floors):.2f} s")
+            )
             for n in sizes:
                 journal = work / f"j{n}.jsonl"
                 write_journal(journal, n)

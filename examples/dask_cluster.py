@@ -36,7 +36,7 @@ SPACE = at.Space(
 )
 
 
-def objective(params: dict[str, Any], trial: at.TrialContext) -> float:
+def objective(params: dict[str, Any], trial: at.RunningTrial) -> float:
     """Validation accuracy of a logistic regression (runs on a Dask worker)."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2000, 20))

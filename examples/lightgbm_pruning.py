@@ -27,7 +27,7 @@ SPACE = at.Space(
 )
 
 
-def objective(params: dict[str, Any], trial: at.TrialContext) -> float:
+def objective(params: dict[str, Any], trial: at.RunningTrial) -> float:
     """Validation log-loss after the last round (runs in a worker process)."""
     X, y = load_breast_cancer(return_X_y=True)
     X_train, X_valid, y_train, y_valid = train_test_split(X, y, random_state=0, stratify=y)

@@ -11,7 +11,9 @@ import pytest
 BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
 
 SMOKE = {
-    "overhead.py": ["--trials", "40", "--busy-trials", "4", "--repeats", "1"],
+    "overhead.py": [
+        "--trials", "40", "--batched-trials", "200", "--busy-trials", "4", "--repeats", "1",
+    ],
     "journal.py": ["--trials", "500", "--repeats", "1"],
     "failures.py": ["--repeats", "1"],
     "quality.py": [
@@ -20,7 +22,7 @@ SMOKE = {
     ],
     "pruning.py": ["--seeds", "1", "--trials", "6", "--mode", "tune"],
     "conditional.py": [
-        "--seeds", "1", "--ml-seeds", "1", "--budgets", "3", "--methods", "Bayesian,Flat,Random",
+        "--seeds", "1", "--ml-seeds", "1", "--budgets", "1,2", "--methods", "Flat,Random",
     ],
     "service.py": ["--studies", "3", "--trials", "4", "--clients", "2"],
     "views.py": ["--trials", "30", "--big", "60", "--viewers", "2", "--seconds", "2",

@@ -182,3 +182,38 @@ async def test_a_running_tuner_mounted_in_an_app_streams_each_change(tmp_path: P
     assert len(seen) >= 2  # the first view, then live updates
     assert seen[-1]["summary"]["best"]["number"] == 7  # x = 7 is the largest square of 0..7
     assert any(view["summary"]["running"] > 0 for view in seen)
+
+
+def test_the_journal_follower_reads_only_what_was_appended_and_waits_for_torn_lines(
+    journal: Path,
+) -> None:
+    from aiotune.journal.format import encode_repair
+    from aiotune.views.source import JournalFollower
+
+    follower = JournalFollower(journal)
+    assert follower.poll() is True
+    assert len(follower.trials) == 12
+    assert follower.poll() is False  # nothing new
+    line = appended_trial(50, 1.0)
+    with journal.open("ab") as file:
+        file.write(line[:30])
+    assert follower.poll() is False
+    assert any("incomplete" in note for note in follower.notes())
+    # The writer was killed: the next one ends the torn line and marks it repaired.
+    with journal.open("ab") as file:
+        file.write(encode_repair() + appended_trial(51, 2.0))
+    assert follower.poll() is True
+    assert sorted(follower.trials)[-1] == 51
+    assert 50 not in follower.trials
+    assert follower.notes() == []  # a repaired torn write is not corruption
+    with journal.open("ab") as file:
+        file.write(b"not json\n" + appended_trial(52, 3.0))
+    assert follower.poll() is True
+    assert len(follower.notes()) == 1
+    assert "skipped" in follower.notes()[0]
+    journal.write_bytes(journal.read_bytes()[:2000])  # replaced by a shorter file
+    follower.poll()
+    assert len(follower.trials) < 12
+    journal.unlink()
+    assert follower.poll() is False
+    assert any("no such file" in note for note in follower.notes())

@@ -101,7 +101,7 @@ def report_until_stopped(params: dict[str, Any], trial: Any) -> float:
 
 def cluster_pids(client: Any) -> set[int]:
     """Pids of the cluster's worker processes, once all of them are up."""
-    client.wait_for_workers(WORKERS, timeout=120)
+    client.wait_for_workers(WORKERS, timeout=300)  # a loaded machine starts processes slowly
     return set(client.run(os.getpid).values())
 
 

@@ -50,11 +50,9 @@ PACKAGES = {
 
 def test_every_example_is_covered() -> None:
     tested = {"quickstart.py", "embedded_service.py", "dask_cluster.py"}
-    tested |= {
-        "sklearn_search.py",
-        "lightgbm_pruning.py",
-        "xgboost_pruning.py",
-    }  # run in tests/test_integration_*.py
+    # run in tests/test_integration_*.py
+    tested |= {"sklearn_search.py", "lightgbm_pruning.py", "xgboost_pruning.py"}
+    tested |= {"mlflow_tracking.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} <= tested
     packages = {p.name for p in EXAMPLES.iterdir() if p.is_dir() and p.name != "__pycache__"}
     assert packages <= set(PACKAGES)

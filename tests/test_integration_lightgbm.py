@@ -28,7 +28,7 @@ SPACE = at.Space(
 )
 
 
-def train(params: dict[str, Any], trial: at.TrialContext, metric: str = "binary_logloss") -> Any:
+def train(params: dict[str, Any], trial: at.RunningTrial, metric: str = "binary_logloss") -> Any:
     return lightgbm.train(
         {**params, "objective": "binary", "metric": ["binary_logloss", "auc"], "verbose": -1}
         | {"num_threads": 1, "seed": 0, "deterministic": True},
@@ -39,7 +39,7 @@ def train(params: dict[str, Any], trial: at.TrialContext, metric: str = "binary_
     )
 
 
-def objective(params: dict[str, Any], trial: at.TrialContext) -> float:
+def objective(params: dict[str, Any], trial: at.RunningTrial) -> float:
     """The validation log-loss after the last round (LightGBM runs in the trial's thread)."""
     booster = train(params, trial)
     return float(booster.best_score["valid_0"]["binary_logloss"])
@@ -79,7 +79,7 @@ def test_asha_trains_fewer_rounds_for_the_same_best_score() -> None:
 
 
 async def test_reports_every_n_rounds_the_metric_asked_for() -> None:
-    def by_auc(params: dict[str, Any], trial: at.TrialContext) -> float:
+    def by_auc(params: dict[str, Any], trial: at.RunningTrial) -> float:
         booster = lightgbm.train(
             {**params, "objective": "binary", "metric": ["binary_logloss", "auc"]}
             | {"verbose": -1, "num_threads": 1},
@@ -100,7 +100,7 @@ async def test_reports_every_n_rounds_the_metric_asked_for() -> None:
 
 
 async def test_a_metric_that_is_not_evaluated_fails_the_trial_with_a_clear_error() -> None:
-    def wrong(params: dict[str, Any], trial: at.TrialContext) -> float:
+    def wrong(params: dict[str, Any], trial: at.RunningTrial) -> float:
         train(params, trial, metric="rmse")
         return 0.0
 

@@ -28,7 +28,7 @@ SPACE = at.Space(
 )
 
 
-def objective(params: dict[str, Any], trial: at.TrialContext) -> float:
+def objective(params: dict[str, Any], trial: at.RunningTrial) -> float:
     """The validation log-loss after the last round (XGBoost runs in the trial's thread)."""
     booster = xgboost.train(
         {**params, "objective": "binary:logistic", "eval_metric": "logloss", "nthread": 1},
@@ -81,7 +81,7 @@ def test_the_median_pruner_trains_fewer_rounds_for_the_same_best_score() -> None
 
 
 async def test_reports_every_n_rounds_and_names_what_is_evaluated() -> None:
-    def sparse(params: dict[str, Any], trial: at.TrialContext) -> float:
+    def sparse(params: dict[str, Any], trial: at.RunningTrial) -> float:
         dvalid = xgboost.DMatrix(X_VALID, Y_VALID)
         xgboost.train(
             {**params, "objective": "binary:logistic", "eval_metric": "auc", "nthread": 1},
@@ -93,7 +93,7 @@ async def test_reports_every_n_rounds_and_names_what_is_evaluated() -> None:
         )
         return trial.intermediate[12]
 
-    def wrong(params: dict[str, Any], trial: at.TrialContext) -> float:
+    def wrong(params: dict[str, Any], trial: at.RunningTrial) -> float:
         xgboost.train(
             {**params, "objective": "binary:logistic", "eval_metric": "auc", "nthread": 1},
             xgboost.DMatrix(X_TRAIN, Y_TRAIN),

@@ -17,7 +17,7 @@ from aiotune.journal import Journal, JsonlWriter, load, read_journal
 from aiotune.journal.format import FORMAT_VERSION, decode_trial, encode_header, encode_trial
 from aiotune.observers.base import StudyHandle
 from aiotune.space import Bool, Categorical, Float, Int, Space
-from aiotune.trial import Direction, Trial, TrialError, TrialStatus, TuningResult
+from aiotune.trial import Direction, ErrorInfo, Trial, TrialStatus, TuningResult
 
 SPACE = Space(
     lr=Float(1e-5, 1e-1, log=True),
@@ -78,16 +78,16 @@ def trial(number: int, **changes: Any) -> Trial:
 
 
 def every_status() -> list[Trial]:
-    boom = TrialError("ValueError", "boom", 'Traceback (most recent call last):\n  File "x.py"\n')
+    boom = ErrorInfo("ValueError", "boom", 'Traceback (most recent call last):\n  File "x.py"\n')
     return [
         trial(0),
         trial(1, status=TrialStatus.FAILED, score=None, error=boom, intermediate={}),
         trial(2, status=TrialStatus.PRUNED, score=0.125, intermediate={0: 0.1, 3: 0.125}),
-        trial(3, status=TrialStatus.TIMEOUT, score=None, error=TrialError("Timeout", "over 5s")),
+        trial(3, status=TrialStatus.TIMEOUT, score=None, error=ErrorInfo("Timeout", "over 5s")),
         trial(
             4,
             attempts=3,
-            previous_errors=(TrialError("WorkerCrash", "exit -9", ""), boom),
+            previous_errors=(ErrorInfo("WorkerCrash", "exit -9", ""), boom),
             worker=None,
         ),
         trial(5, score=-0.0, intermediate={}, started_at=None, finished_at=None, duration=None),

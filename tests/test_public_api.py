@@ -10,10 +10,10 @@ import aiotune as at
 
 PUBLIC = {
     # data model
-    "Space", "Float", "Int", "Categorical", "Bool", "Trial", "TrialStatus", "TrialError",
+    "Space", "Float", "Int", "Categorical", "Bool", "Trial", "TrialStatus", "ErrorInfo",
     "TuningResult", "ObserverFailure", "History", "Outcome",
     # running a study
-    "Tuner", "tune", "run", "load", "TrialContext", "DaskExecutor", "WorkerPool",
+    "Tuner", "tune", "run", "load", "RunningTrial", "DaskExecutor", "WorkerPool",
     # ask and tell
     "Study", "AskedTrial",
     # strategies and observers

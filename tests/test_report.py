@@ -102,7 +102,7 @@ def _synthetic(n: int) -> at.TuningResult:
             params={"x": (i * 7919 % 1000) / 1000, "c": ["a", "b", "c"][i % 3]},
             status=at.TrialStatus.COMPLETE if i % 10 else at.TrialStatus.FAILED,
             score=None if i % 10 == 0 else float(i % 97),
-            error=at.TrialError("ValueError", f"bad {i}") if i % 10 == 0 else None,
+            error=at.ErrorInfo("ValueError", f"bad {i}") if i % 10 == 0 else None,
             intermediate={0: 0.0, 1: float(i % 5)},
             started_at=1000.0 + i,
             finished_at=1001.5 + i,

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from aiotune.errors import StrategyError as StrategyError
     from aiotune.errors import TunerStateError as TunerStateError
     from aiotune.errors import TuningError as TuningError
-    from aiotune.execution.context import TrialContext as TrialContext
+    from aiotune.execution.context import RunningTrial as RunningTrial
     from aiotune.execution.pool import WorkerPool as WorkerPool
     from aiotune.history import History as History
     from aiotune.integrations.dask import DaskExecutor as DaskExecutor
@@ -60,10 +60,10 @@ if TYPE_CHECKING:
     from aiotune.strategies import Strategy as Strategy
     from aiotune.study import AskedTrial as AskedTrial
     from aiotune.study import Study as Study
+    from aiotune.trial import ErrorInfo as ErrorInfo
     from aiotune.trial import ObserverFailure as ObserverFailure
     from aiotune.trial import Outcome as Outcome
     from aiotune.trial import Trial as Trial
-    from aiotune.trial import TrialError as TrialError
     from aiotune.trial import TrialStatus as TrialStatus
     from aiotune.trial import TuningResult as TuningResult
     from aiotune.tuner import Tuner as Tuner

@@ -49,11 +49,11 @@ from aiotune.strategies.primed import WarmSource, fitting_trials, primed
 from aiotune.trial import (
     ConstraintsFunction,
     Direction,
+    ErrorInfo,
     Outcome,
     Params,
     StudyDirection,
     Trial,
-    TrialError,
     TrialStatus,
     TuningResult,
     coerce_result,
@@ -312,16 +312,16 @@ class Study:
         del self._in_flight[number]
         finished_at = time.time()
         status = TrialStatus.COMPLETE
-        trial_error: TrialError | None = None
+        trial_error: ErrorInfo | None = None
         final: float | None = None
         scores: tuple[float, ...] = ()
         constraints: tuple[float, ...] | None = None
         if error is not None:
             status = TrialStatus.FAILED
             trial_error = (
-                TrialError.from_exception(error)
+                ErrorInfo.from_exception(error)
                 if isinstance(error, BaseException)
-                else TrialError("Error", str(error))
+                else ErrorInfo("Error", str(error))
             )
         elif pruned:
             status = TrialStatus.PRUNED
@@ -334,7 +334,7 @@ class Study:
             if isinstance(coerced, str):
                 status = TrialStatus.FAILED
                 message = coerced.replace("objective returned", "told", 1)
-                trial_error = TrialError("InvalidScore", message)
+                trial_error = ErrorInfo("InvalidScore", message)
             else:
                 scores, constraints = coerced
         trial = Trial(
@@ -567,7 +567,7 @@ class Study:
             params=entry.params,
             status=TrialStatus.CANCELLED,
             intermediate=entry.intermediate,
-            error=TrialError("Cancelled", "the study ended before this trial was told"),
+            error=ErrorInfo("Cancelled", "the study ended before this trial was told"),
             started_at=entry.started_at,
             finished_at=now,
             duration=max(0.0, now - entry.started_at),

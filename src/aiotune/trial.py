@@ -33,7 +33,7 @@ class TrialStatus(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class TrialError:
+class ErrorInfo:
     """Why a trial did not complete: exception type name, message and traceback text."""
 
     type: str
@@ -41,7 +41,7 @@ class TrialError:
     traceback: str = ""
 
     @classmethod
-    def from_exception(cls, exc: BaseException) -> TrialError:
+    def from_exception(cls, exc: BaseException) -> ErrorInfo:
         """The record of ``exc``: its type name, message and formatted traceback."""
         text = "".join(traceback.format_exception(exc))
         return cls(type=type(exc).__name__, message=str(exc), traceback=text)
@@ -73,8 +73,8 @@ class Trial:
     status: TrialStatus
     score: float | None = None
     intermediate: Mapping[int, float] = field(default_factory=dict)
-    error: TrialError | None = None
-    previous_errors: tuple[TrialError, ...] = ()
+    error: ErrorInfo | None = None
+    previous_errors: tuple[ErrorInfo, ...] = ()
     attempts: int = 1
     started_at: float | None = None
     finished_at: float | None = None
@@ -283,22 +283,22 @@ def settle(
             f"objective returned {len(trial.scores)} score(s) {trial.scores!r:.80}, "
             f"expected {shape} (one per direction)"
         )
-        return _failed(trial, TrialError("InvalidScore", message))
+        return _failed(trial, ErrorInfo("InvalidScore", message))
     if constraints is None:
         return trial
     try:
         values = constraints(trial.params, trial.scores[0] if count == 1 else trial.scores)
     except Exception as exc:
-        error = TrialError.from_exception(exc)
-        return _failed(trial, TrialError(error.type, f"constraints: {error}", error.traceback))
+        error = ErrorInfo.from_exception(exc)
+        return _failed(trial, ErrorInfo(error.type, f"constraints: {error}", error.traceback))
     checked = _floats(values, "constraints returned")
     if isinstance(checked, str):
-        return _failed(trial, TrialError("InvalidConstraint", checked))
+        return _failed(trial, ErrorInfo("InvalidConstraint", checked))
     combined = (trial.constraints or ()) + checked
     return dataclasses.replace(trial, constraints=combined or None)
 
 
-def _failed(trial: Trial, error: TrialError) -> Trial:
+def _failed(trial: Trial, error: ErrorInfo) -> Trial:
     return dataclasses.replace(
         trial, status=TrialStatus.FAILED, score=None, scores=(), constraints=None, error=error
     )
@@ -310,7 +310,7 @@ class ObserverFailure:
 
     observer: str
     hook: str
-    error: TrialError
+    error: ErrorInfo
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,7 @@ from aiotune.errors import ConfigurationError
 from aiotune.execution.call import Outcome, TrialCall
 from aiotune.execution.channel import exit_requested, worker_channel
 from aiotune.execution.runner import TrialPlan, cancelled_trial, submit_call, trial_record
-from aiotune.trial import Params, Trial, TrialError, TrialStatus
+from aiotune.trial import ErrorInfo, Params, Trial, TrialStatus
 
 Deliver = Callable[[int, Outcome], None]
 """Receives the outcome of item ``index`` of a batch, from any thread."""
@@ -96,7 +96,7 @@ class _Item:
         self.number = number
         self.params = params
         self.attempt = 1
-        self.errors: tuple[TrialError, ...] = ()
+        self.errors: tuple[ErrorInfo, ...] = ()
 
 
 async def run_batch(
@@ -215,7 +215,7 @@ async def _run_once(
             done[late] = True
             item = batch[late]
             message = f"trial ran over trial_timeout={plan.timeout} s and was stopped"
-            error = TrialError("TrialTimeout", message)
+            error = ErrorInfo("TrialTimeout", message)
             record(item, _record(item, error, plan, timed_out=True))
             if future.cancel():  # killed its worker: the trials after it go to a new batch
                 break
@@ -238,7 +238,7 @@ async def _run_once(
         if crashed is not None:
             done[crashed] = True
             item = batch[crashed]
-            error = TrialError.from_exception(exc)
+            error = ErrorInfo.from_exception(exc)
             record(item, _record(item, error, plan))
         return _not_run(plan, batch, done)
     for index, result in enumerate(results):
@@ -249,7 +249,7 @@ async def _run_once(
 
 
 def _record(
-    item: _Item, outcome: Outcome | TrialError, plan: TrialPlan, *, timed_out: bool = False
+    item: _Item, outcome: Outcome | ErrorInfo, plan: TrialPlan, *, timed_out: bool = False
 ) -> Trial:
     return trial_record(
         item.number,
@@ -296,7 +296,7 @@ class BatchSizer:
     """
 
     TARGET = 0.05
-    LIMIT = 1024
+    LIMIT = 256
 
     def __init__(self, spec: BatchSpec) -> None:
         self.auto = spec == "auto"

@@ -21,8 +21,8 @@ from typing import Any, cast
 
 from aiotune.errors import Pruned
 from aiotune.execution.channel import ReportChannel, request_worker_exit, worker_channel
-from aiotune.execution.context import TrialContext
-from aiotune.trial import Params, TrialError, coerce_result
+from aiotune.execution.context import RunningTrial
+from aiotune.trial import ErrorInfo, Params, coerce_result
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +37,7 @@ class Outcome:
     """
 
     score: float | None
-    error: TrialError | None
+    error: ErrorInfo | None
     pruned: bool
     intermediate: tuple[tuple[int, float], ...]
     started_at: float
@@ -129,10 +129,10 @@ class TrialCall:
     def _channel(self) -> ReportChannel:
         return self.inbox or worker_channel() or self.remote_channel or _NO_CHANNEL
 
-    def _begin(self) -> tuple[TrialContext, tuple[Any, ...], str, float]:
+    def _begin(self) -> tuple[RunningTrial, tuple[Any, ...], str, float]:
         worker = _worker_name()
         channel = self._channel()
-        context = TrialContext(self.number, self.params, channel)
+        context = RunningTrial(self.number, self.params, channel)
         args = (self.params, context) if self.takes_context else (self.params,)
         if self.announce_start:  # only the timeout clock needs it: save the message otherwise
             channel.started(self.number, worker)
@@ -149,7 +149,7 @@ class TrialCall:
             request_worker_exit()  # the process may be in a bad state: the pool replaces it
             return self._failed(_memory_error(exc), context, worker, started_at)
         except BaseException as exc:
-            return self._failed(TrialError.from_exception(exc), context, worker, started_at)
+            return self._failed(ErrorInfo.from_exception(exc), context, worker, started_at)
         return self._finished(value, context, worker, started_at)
 
     async def run_async(self) -> Outcome:
@@ -160,36 +160,36 @@ class TrialCall:
         except Pruned:
             return self._pruned(context, worker, started_at)
         except Exception as exc:
-            return self._failed(TrialError.from_exception(exc), context, worker, started_at)
+            return self._failed(ErrorInfo.from_exception(exc), context, worker, started_at)
         return self._finished(value, context, worker, started_at)
 
     def _finished(
-        self, value: object, context: TrialContext, worker: str, started_at: float
+        self, value: object, context: RunningTrial, worker: str, started_at: float
     ) -> Outcome:
         result = coerce_result(value)
         if isinstance(result, str):
-            return self._failed(TrialError("InvalidScore", result), context, worker, started_at)
+            return self._failed(ErrorInfo("InvalidScore", result), context, worker, started_at)
         scores, constraints = result
         score = scores[0] if len(scores) == 1 else None
         outcome = self._outcome(score, None, False, context, worker, started_at)
         return dataclasses.replace(outcome, scores=scores, constraints=constraints)
 
-    def _pruned(self, context: TrialContext, worker: str, started_at: float) -> Outcome:
+    def _pruned(self, context: RunningTrial, worker: str, started_at: float) -> Outcome:
         reported = context.intermediate
         last = reported[max(reported)] if reported else None
         return self._outcome(last, None, True, context, worker, started_at)
 
     def _failed(
-        self, error: TrialError, context: TrialContext, worker: str, started_at: float
+        self, error: ErrorInfo, context: RunningTrial, worker: str, started_at: float
     ) -> Outcome:
         return self._outcome(None, error, False, context, worker, started_at)
 
     def _outcome(
         self,
         score: float | None,
-        error: TrialError | None,
+        error: ErrorInfo | None,
         pruned: bool,
-        context: TrialContext,
+        context: RunningTrial,
         worker: str,
         started_at: float,
     ) -> Outcome:
@@ -208,8 +208,8 @@ class TrialCall:
         return f"TrialCall({name}, number={self.number})"
 
 
-def _memory_error(exc: MemoryError) -> TrialError:
-    record = TrialError.from_exception(exc)
+def _memory_error(exc: MemoryError) -> ErrorInfo:
+    record = ErrorInfo.from_exception(exc)
     try:
         import resource
 
@@ -219,4 +219,4 @@ def _memory_error(exc: MemoryError) -> TrialError:
     if limit == unlimited:
         return record
     message = f"trial exceeded trial_memory_limit ({limit} bytes of address space)"
-    return TrialError("MemoryError", message, record.traceback)
+    return ErrorInfo("MemoryError", message, record.traceback)

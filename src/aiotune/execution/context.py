@@ -1,4 +1,4 @@
-"""The trial context an objective may take as its second argument."""
+"""The running trial: what an objective may take as its second argument."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from aiotune.execution.channel import ReportChannel
 
 
-class TrialContext:
+class RunningTrial:
     """What a running objective knows of its trial, and its line back to the orchestrator.
 
     ``def objective(params, trial)`` gets one: ``trial.number``,
@@ -60,4 +60,4 @@ class TrialContext:
             raise Pruned(step)
 
     def __repr__(self) -> str:
-        return f"TrialContext(number={self.number}, params={self.params!r})"
+        return f"RunningTrial(number={self.number}, params={self.params!r})"

@@ -15,7 +15,7 @@ from aiotune.errors import PoolClosedError
 from aiotune.execution.call import Outcome, TrialCall
 from aiotune.execution.channel import ReportChannel
 from aiotune.execution.inbox import ReportInbox
-from aiotune.trial import Params, Trial, TrialError, TrialStatus
+from aiotune.trial import ErrorInfo, Params, Trial, TrialStatus
 
 _T = TypeVar("_T")
 
@@ -49,7 +49,7 @@ async def run_trial(plan: TrialPlan, number: int, params: Params) -> Trial:
     Cancellation propagates; the caller records the trial as cancelled, using
     :func:`cancelled_trial` with what the inbox kept.
     """
-    errors: list[TrialError] = []
+    errors: list[ErrorInfo] = []
     attempt = 1
     while True:
         trial = await _attempt(plan, number, params, attempt, tuple(errors))
@@ -99,7 +99,7 @@ def cancelled_trial(number: int, params: Params, inbox: ReportInbox, *, attempts
         params=params,
         status=TrialStatus.CANCELLED,
         intermediate=intermediate,
-        error=TrialError("Cancelled", "the study was cancelled while this trial ran"),
+        error=ErrorInfo("Cancelled", "the study was cancelled while this trial ran"),
         attempts=attempts,
         started_at=started_at,
         finished_at=now,
@@ -113,7 +113,7 @@ async def _attempt(
     number: int,
     params: Params,
     attempt: int,
-    previous_errors: tuple[TrialError, ...],
+    previous_errors: tuple[ErrorInfo, ...],
 ) -> Trial:
     call = TrialCall(
         plan.objective,
@@ -127,7 +127,7 @@ async def _attempt(
         inbox=plan.inbox,
         remote_channel=plan.remote_channel,
     )
-    outcome: Outcome | TrialError
+    outcome: Outcome | ErrorInfo
     # The timeout clock is a cancel scope whose deadline is set when the trial starts.
     clock = anyio.CancelScope() if plan.timeout is not None else None
     with clock if clock is not None else _NO_CLOCK:
@@ -152,13 +152,13 @@ async def _attempt(
         try:
             outcome = await (call.run_async() if running is None else running)
         except Exception as exc:  # the executor failed the call (e.g. the worker died)
-            outcome = TrialError.from_exception(exc)
+            outcome = ErrorInfo.from_exception(exc)
     timed_out = clock is not None and clock.cancelled_caught
     # On cancellation of the study (not of ``clock``) we never get here: the
     # caller records the trial with ``cancelled_trial``, which reads the inbox.
     if timed_out:
         message = f"trial ran over trial_timeout={plan.timeout} s and was stopped"
-        outcome = TrialError("TrialTimeout", message)
+        outcome = ErrorInfo("TrialTimeout", message)
     return trial_record(
         number, params, outcome, plan.inbox, attempt, previous_errors, timed_out=timed_out
     )
@@ -167,10 +167,10 @@ async def _attempt(
 def trial_record(
     number: int,
     params: Params,
-    outcome: Outcome | TrialError,
+    outcome: Outcome | ErrorInfo,
     inbox: ReportInbox,
     attempt: int = 1,
-    previous_errors: tuple[TrialError, ...] = (),
+    previous_errors: tuple[ErrorInfo, ...] = (),
     *,
     timed_out: bool = False,
 ) -> Trial:
@@ -188,7 +188,7 @@ def trial_record(
         "attempts": attempt,
         "previous_errors": previous_errors,
     }
-    if isinstance(outcome, TrialError):
+    if isinstance(outcome, ErrorInfo):
         now = time.time()
         return Trial(
             status=TrialStatus.TIMEOUT if timed_out else TrialStatus.FAILED,

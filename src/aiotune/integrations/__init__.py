@@ -14,4 +14,6 @@ the extra to install.
   :class:`~aiotune.integrations.xgboost.ReportCallback` report each boosting
   round to ``trial.report``, so pruners stop bad boosters early
   (``aiotune[lightgbm]``, ``aiotune[xgboost]``).
+* :mod:`aiotune.integrations.mlflow` — :class:`~aiotune.integrations.mlflow.MLflowTracker`,
+  an observer that logs a study and its trials to MLflow (``aiotune[mlflow]``).
 """

@@ -36,7 +36,7 @@ import numpy as np
 import orjson
 
 from aiotune.errors import ConfigurationError, MissingExtraError, Pruned, TuningError
-from aiotune.execution.context import TrialContext
+from aiotune.execution.context import RunningTrial
 from aiotune.observers.base import StudyHandle
 from aiotune.pruning import Pruner
 from aiotune.space import Domain, Space
@@ -406,7 +406,7 @@ class _CrossValidation:
         self.return_train_score = return_train_score
         self.records = ""
 
-    def __call__(self, params: dict[str, Any], trial: TrialContext) -> float:
+    def __call__(self, params: dict[str, Any], trial: RunningTrial) -> float:
         estimator = clone(self.estimator).set_params(**params)
         folds: dict[str, list[Any]] = {"test": [], "train": [], "fit_time": [], "score_time": []}
         try:

@@ -73,7 +73,7 @@ import orjson
 
 from aiotune.errors import SpaceError
 from aiotune.space import Space
-from aiotune.trial import StudyDirection, Trial, TrialError, TrialStatus
+from aiotune.trial import ErrorInfo, StudyDirection, Trial, TrialStatus
 
 FORMAT_VERSION: Final = 1
 
@@ -206,7 +206,7 @@ def _step(step: object, number: int) -> int:
     return int(step)
 
 
-def _encode_error(error: TrialError | None) -> dict[str, str] | None:
+def _encode_error(error: ErrorInfo | None) -> dict[str, str] | None:
     if error is None:
         return None
     return {"type": error.type, "message": error.message, "traceback": error.traceback}
@@ -369,7 +369,7 @@ def _decode_intermediate(pairs: object, where: str) -> dict[int, float]:
     return result
 
 
-def _decode_error(obj: object, where: str) -> TrialError:
+def _decode_error(obj: object, where: str) -> ErrorInfo:
     if not isinstance(obj, dict):
         raise ValueError(f"{where} must be an object or null, got {_json_type(obj)}")
     _no_unknown_fields(obj, _ERROR_FIELDS, where)
@@ -378,7 +378,7 @@ def _decode_error(obj: object, where: str) -> TrialError:
     traceback = obj.get("traceback", "")
     if not isinstance(traceback, str):
         raise ValueError(f"{where}: 'traceback' must be a string, got {_json_type(traceback)}")
-    return TrialError(type_, message, traceback)
+    return ErrorInfo(type_, message, traceback)
 
 
 def _field(obj: Mapping[str, Any], name: str, kind: type[Any], where: str) -> Any:

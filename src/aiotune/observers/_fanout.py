@@ -19,7 +19,7 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from aiotune.observers.base import StudyHandle
-from aiotune.trial import ObserverFailure, Trial, TrialError, TuningResult
+from aiotune.trial import ErrorInfo, ObserverFailure, Trial, TuningResult
 
 logger = logging.getLogger("aiotune")
 
@@ -157,5 +157,5 @@ class Fanout:
             return
         logger.error("observer %r failed in %s and was detached", pump.observer, hook, exc_info=exc)
         self.failures.append(
-            ObserverFailure(repr(pump.observer), hook, TrialError.from_exception(exc))
+            ObserverFailure(repr(pump.observer), hook, ErrorInfo.from_exception(exc))
         )

@@ -13,7 +13,8 @@ turns ``<`` into ``&lt;``: Plotly shows it back as the literal text. Table
 cells are plain strings that the page sets with ``textContent``.
 
 Big studies: a browser cannot draw 20,000 points in ten plots quickly, so
-scatter plots show at most :data:`MAX_POINTS` trials (evenly spread, the best
+scatter plots show at most :data:`MAX_POINTS` trials (:data:`MAX_SLICE_POINTS`
+in each slice plot; evenly spread, the best
 ones always kept), learning curves at most :data:`MAX_CURVES` trials, the
 timeline the last :data:`MAX_BARS` trials; each figure says so in its note.
 """
@@ -34,6 +35,7 @@ from aiotune.views import summary
 from aiotune.views.source import Snapshot
 
 MAX_POINTS = 2000
+MAX_SLICE_POINTS = 1000
 MAX_CURVES = 150
 MAX_BARS = 1500
 MAX_FAILURES = 200
@@ -54,6 +56,11 @@ Figure = dict[str, Any]
 def _esc(value: object) -> str:
     """A study's string, made safe (and literal) for Plotly text."""
     return html.escape(str(value), quote=False)
+
+
+def _short(value: float | None) -> float | None:
+    """A score with 7 significant digits: all a plot can show, half the JSON."""
+    return None if value is None else float(f"{value:.7g}")
 
 
 def text(value: object) -> str:
@@ -180,7 +187,7 @@ def _history(snap: Snapshot, done: list[Trial], best: Trial | None) -> Figure:
             "mode": "markers",
             "name": "score",
             "x": [t.number for t in shown],
-            "y": [t.score for t in shown],
+            "y": [_short(t.score) for t in shown],
             "marker": {"size": 6, "color": STATUS_COLORS["complete"], "opacity": 0.7},
             "hovertemplate": "trial %{x}<br>score %{y:.6g}<extra></extra>",
         },
@@ -232,18 +239,18 @@ def _slice(axis: _Axis, shown: list[Trial], fig_id: str) -> Figure:
             continue
         if not axis.numeric:  # spread a category's points a little, the same way every time
             x += ((trial.number * 0.618034) % 1 - 0.5) * 0.3
-        xs.append(round(x, 6))
-        ys.append(trial.score)
+        xs.append(_short(x))
+        ys.append(_short(trial.score))
         numbers.append(trial.number)
-        labels.append(_esc(text(trial.params[axis.name])))
+        if not axis.numeric or axis.log:  # else the hover shows x itself
+            labels.append(_esc(text(trial.params[axis.name])))
     data = [
         {
             "type": "scatter",
             "mode": "markers",
             "x": xs,
             "y": ys,
-            "customdata": numbers,
-            "text": labels,
+            "text": labels or None,
             "marker": {
                 "size": 6,
                 "opacity": 0.7,
@@ -251,7 +258,9 @@ def _slice(axis: _Axis, shown: list[Trial], fig_id: str) -> Figure:
                 "colorscale": "Viridis",
                 "showscale": False,
             },
-            "hovertemplate": "trial %{customdata}<br>%{text}<br>score %{y:.6g}<extra></extra>",
+            "hovertemplate": "trial %{marker.color}<br>"
+            + ("%{text}" if labels else "%{x:.6g}")
+            + "<br>score %{y:.6g}<extra></extra>",
         }
     ]
     layout = _layout(axis.title, "score", height=280)
@@ -339,7 +348,7 @@ def _parallel(
     names = [n for n in axes if all(n in t.params for t in done)]
     if len(done) < 2 or not names:
         return None
-    shown = _sampled(done, MAX_POINTS, [best] if best else [])
+    shown = _sampled(done, MAX_SLICE_POINTS, [best] if best else [])
     columns: list[list[float]] = []
     annotations: list[dict[str, Any]] = []
     titles = [*(axes[n].title for n in names), "score"]
@@ -354,12 +363,12 @@ def _parallel(
     bands = (order * len(VIRIDIS) // len(shown)).tolist()
     data: list[dict[str, Any]] = []
     for band, color in enumerate(VIRIDIS):
-        xs: list[float | None] = []
+        xs: list[int | None] = []
         ys: list[float | None] = []
         for row, b in enumerate(bands):
-            if b == band:
-                xs.extend([*map(float, range(len(columns))), None])
-                ys.extend([*(col[row] for col in columns), None])
+            if b == band:  # 3 decimals of an axis's height: finer than a pixel
+                xs.extend([*range(len(columns)), None])
+                ys.extend([*(round(col[row], 3) for col in columns), None])
         if xs:
             data.append(
                 {
@@ -561,7 +570,7 @@ def build_view(snap: Snapshot) -> dict[str, Any]:
             figures.append(contour)
     more = (_parallel(axes, done, best, snap.direction), _curves(snap, best), _timeline(snap))
     figures.extend(figure for figure in more if figure is not None)
-    shown = _sampled(done, MAX_POINTS, [best] if best else [])
+    shown = _sampled(done, MAX_SLICE_POINTS, [best] if best else [])
     note = _sample_note(len(shown), len(done), "scores")
     for i, name in enumerate(names):
         figure = _slice(axes[name], shown, f"slice-{i}")

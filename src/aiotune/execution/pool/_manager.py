@@ -85,7 +85,9 @@ class _Job:
         self.inbox: ReportChannel | None = getattr(fn, "inbox", None)
         self.on_item: Callable[[int, Any], None] | None = getattr(fn, "on_item", None)
         self.preload: str | None = getattr(fn, "preload", None) or getattr(fn, "__module__", None)
-        self.group: object = self.inbox  # jobs without an inbox share one group
+        # One group per inbox (per study); jobs without one share a group. By id: an inbox
+        # need not be hashable, and the job keeps it alive while it waits.
+        self.group = id(self.inbox)
         self.settled = False  # management thread only
 
     def settle(self, ok: bool, value: Any) -> None:
@@ -114,7 +116,7 @@ class FairQueue:
     """Jobs waiting for a worker: one FIFO per group, groups served in turn."""
 
     def __init__(self) -> None:
-        self._queues: dict[object, deque[_Job]] = {}
+        self._queues: dict[int, deque[_Job]] = {}
 
     def append(self, job: _Job) -> None:
         queue = self._queues.get(job.group)
