@@ -302,6 +302,9 @@ async def main(args: argparse.Namespace) -> None:
                 scores = await one_study(task, method, seed, budgets[-1])
                 for budget in budgets:
                     best[method][budget].append(min(scores[:budget]))
+                if args.progress:
+                    bests = ", ".join(f"{b}: {best[method][b][-1]:.4g}" for b in budgets)
+                    print(f"# {name} {method} seed {seed}: {bests}", flush=True)
         elapsed = time.perf_counter() - started
         print(f"\n## {name}: median (mean) best over {seeds} seeds ({elapsed:.0f} s)\n")
         print("| trials | " + " | ".join(methods) + " |")
@@ -329,6 +332,7 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--budgets", default="25,50,100")
     parser.add_argument("--tasks", default="jenatton,digits")
     parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--progress", action="store_true", help="print each study's bests")
     return parser.parse_args(argv)
 
 

@@ -10,11 +10,10 @@ downloaded), then reads the runs back. See them with
 from __future__ import annotations
 
 import argparse
-import asyncio
 from pathlib import Path
 from typing import Any
 
-import mlflow
+from mlflow.tracking import MlflowClient
 from sklearn.datasets import load_diabetes
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import cross_val_score
@@ -23,6 +22,7 @@ import aiotune as at
 from aiotune.integrations.mlflow import MLflowTracker
 
 SPACE = at.Space(alpha=at.Float(1e-4, 1e2, log=True), fit_intercept=at.Bool())
+EXPERIMENT = "aiotune-example"
 
 
 def objective(params: dict[str, Any], trial: at.RunningTrial) -> float:
@@ -34,10 +34,10 @@ def objective(params: dict[str, Any], trial: at.RunningTrial) -> float:
     return float(scores.mean())
 
 
-async def main(store: str, trials: int) -> None:
-    """Run the study with the tracker, then read the runs back from MLflow."""
-    tracker = MLflowTracker(store, experiment="aiotune-example")
-    result = await at.tune(
+def main(store: str, trials: int) -> None:
+    """Run the study with the tracker, then read its runs back from MLflow."""
+    tracker = MLflowTracker(store, experiment=EXPERIMENT)
+    result = at.run(
         objective,
         SPACE,
         strategy=at.Random(seed=0),
@@ -46,9 +46,11 @@ async def main(store: str, trials: int) -> None:
         observers=[tracker],
     )
     print(f"best R²: {result.best.score:.3f} {result.best.params}")
-    mlflow.set_tracking_uri(store)
-    runs = mlflow.search_runs(experiment_names=["aiotune-example"])
-    children = runs[runs["tags.mlflow.parentRunId"] == tracker.run_id]
+    client = MlflowClient(store)
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    children = client.search_runs(
+        [experiment.experiment_id], f"tags.`mlflow.parentRunId` = '{tracker.run_id}'"
+    )
     print(f"parent run {tracker.run_id}: {len(children)} nested trial runs in {store}")
 
 
@@ -57,4 +59,4 @@ if __name__ == "__main__":
     parser.add_argument("--trials", type=int, default=10)
     parser.add_argument("--db", type=Path, default=Path("mlflow.db"))
     args = parser.parse_args()
-    asyncio.run(main(f"sqlite:///{args.db.resolve()}", args.trials))
+    main(f"sqlite:///{args.db.resolve()}", args.trials)

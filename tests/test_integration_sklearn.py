@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_iris
+from sklearn.datasets import load_diabetes, load_iris
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import GridSearchCV, cross_val_score
@@ -169,6 +169,28 @@ async def test_sync_fit_in_a_running_loop_points_at_fit_async() -> None:
     assert await search.fit_async(X, y) is search
     assert search.n_trials_ == 2
     assert search.score(X, y) > 0.9
+
+
+def test_sample_weight_reaches_each_fold_as_in_grid_search_cv() -> None:
+    X, y = load_diabetes(return_X_y=True)
+    weights = np.random.default_rng(0).uniform(0.1, 2.0, size=len(y))
+    grid = {"alpha": [0.01, 1.0, 100.0]}
+    expected = GridSearchCV(Ridge(), grid, cv=3).fit(X, y, sample_weight=weights)
+    search = TuneSearchCV(
+        Ridge(),
+        at.Space(alpha=at.Categorical(grid["alpha"])),
+        strategy=at.Grid(),
+        max_trials=None,
+        cv=3,
+        executor="thread",
+        concurrency=1,
+    ).fit(X, y, sample_weight=weights)
+    assert search.best_params_ == expected.best_params_
+    assert search.cv_results_["mean_test_score"] == pytest.approx(
+        expected.cv_results_["mean_test_score"]
+    )
+    unweighted = GridSearchCV(Ridge(), grid, cv=3).fit(X, y)
+    assert search.best_score_ != pytest.approx(unweighted.best_score_)  # the weights mattered
 
 
 class _Exploding(Ridge):  # a top-level class: it pickles

@@ -234,6 +234,44 @@ async def test_a_cancelled_study_releases_the_lock(tmp_path: Path) -> None:
     assert [t.number for t in at.load(journal).trials] == [0, 1, 2]
 
 
+class _SlowToStart:
+    """An observer whose ``on_start`` waits until cancelled, after saying it began."""
+
+    def __init__(self, began: anyio.Event) -> None:
+        self.began = began
+
+    async def on_start(self, tuner: object) -> None:
+        self.began.set()
+        await anyio.sleep_forever()
+
+    async def on_trial(self, trial: at.Trial, tuner: object) -> None:
+        pass
+
+
+async def test_a_study_cancelled_while_another_observer_starts_releases_the_lock(
+    tmp_path: Path,
+) -> None:
+    journal = tmp_path / "trials.jsonl"
+    began = anyio.Event()
+    with anyio.CancelScope() as scope:
+        async with anyio.create_task_group() as studies:
+            studies.start_soon(
+                lambda: at.tune(
+                    _sum_x, SPACE, strategy=at.Grid(),
+                    observers=[at.JsonlWriter(journal), _SlowToStart(began)],
+                )
+            )  # fmt: skip
+            with anyio.fail_after(DEADLINE):
+                await began.wait()
+            await wait_for(lambda: label_of(journal).exists(), "the journal is locked")
+            scope.cancel()
+    assert not label_of(journal).exists()
+    result = await at.tune(
+        _sum_x, SPACE, strategy=at.Grid(), max_trials=2, observers=[at.JsonlWriter(journal)]
+    )
+    assert [t.number for t in result.trials] == [0, 1]
+
+
 async def test_a_reader_sees_a_prefix_of_the_trials_while_a_study_writes(tmp_path: Path) -> None:
     journal = tmp_path / "trials.jsonl"
     space = at.Space(x=at.Int(0, 39))

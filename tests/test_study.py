@@ -392,3 +392,22 @@ async def test_a_journal_written_by_ask_and_tell_is_resumed_by_tune(tmp_path: Pa
         objectives.sum_xy, XY, strategy=at.Random(seed=4), max_trials=6, executor="thread"
     )
     assert [t.params for t in result.trials] == [t.params for t in straight.trials]
+
+
+async def test_many_tasks_ask_and_tell_one_study() -> None:
+    space = at.Space(x=at.Int(0, 9), y=at.Int(0, 9))
+    async with at.Study(space, strategy=at.Grid()) as study:
+
+        async def worker() -> None:
+            while (trial := await study.ask()) is not None:
+                await anyio.lowlevel.checkpoint()  # evaluated elsewhere, in some order
+                await study.tell(trial.number, trial.params["x"] * 10 + trial.params["y"])
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(4):
+                tg.start_soon(worker)
+    result = study.result
+    assert [t.number for t in result.trials] == list(range(100))
+    assert len({(t.params["x"], t.params["y"]) for t in result.trials}) == 100
+    assert result.best.params == {"x": 9, "y": 9}
+    assert result.stop_reason == "strategy exhausted"

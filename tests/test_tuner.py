@@ -517,6 +517,10 @@ async def test_observers_whose_on_start_raises() -> None:
         (lambda: at.load("j.jsonl", on_corrupt="ignore"), "on_corrupt"),  # type: ignore[arg-type]
         (lambda: at.Tuner(objectives.sum_xy, XY, trial_timeout=float("inf")), "trial_timeout"),
         (lambda: at.Study(XY, direction="up"), "direction"),  # type: ignore[arg-type]
+        (lambda: at.Tuner(objectives.sum_xy, XY, batch="many"), "batch"),  # type: ignore[arg-type]
+        (lambda: at.WorkerPool(0), "workers"),
+        (lambda: at.WorkerPool(1, memory_limit=-1), "memory_limit"),
+        (lambda: at.Progress(interval=0), "Progress(interval)"),
     ],
 )
 def test_every_argument_check_says_what_it_wanted_and_what_it_got(

@@ -276,7 +276,9 @@ class Study:
 
         ``step`` defaults to the step after the last one reported. Observers
         get the report (``on_report``); the pruner decides. A pruned trial is
-        then told with ``tell(number, pruned=True)``.
+        then told with ``tell(number, pruned=True)``. Like every method of a
+        study, call it on the event loop's thread (from another thread, go
+        through ``anyio.from_thread.run_sync``).
         """
         entry = self._asked(number, "report")
         value = check_finite("value", value)

@@ -326,7 +326,7 @@ class BatchSizer:
 def check_batch(batch: object, *, is_async: bool) -> BatchSpec | None:
     """``batch=`` checked: None (one trial per job), a positive int, or ``"auto"``."""
     if isinstance(batch, bool):
-        raise ConfigurationError("batch", f"must be a positive int or 'auto', not {batch!r}")
+        raise ConfigurationError("batch", f"must be a positive int or 'auto', got {batch!r}")
     if batch is None or batch == 1:
         return None
     if is_async:
@@ -336,5 +336,5 @@ def check_batch(batch: object, *, is_async: bool) -> BatchSpec | None:
     if batch == "auto":
         return "auto"
     if not isinstance(batch, int) or batch < 1:
-        raise ConfigurationError("batch", f"must be a positive int or 'auto', not {batch!r}")
+        raise ConfigurationError("batch", f"must be a positive int or 'auto', got {batch!r}")
     return batch

@@ -26,6 +26,7 @@ import importlib
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from aiotune._checks import check_int
 from aiotune.errors import ConfigurationError, MissingExtraError
 
 
@@ -50,8 +51,7 @@ def report_callback(
         importlib.import_module("lightgbm")
     except ImportError:
         raise MissingExtraError("aiotune.integrations.lightgbm", "lightgbm") from None
-    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-        raise ConfigurationError("every", f"must be an int >= 1, got {every!r}")
+    check_int("every", every, 1)
 
     def _callback(env: Any) -> None:
         step = env.iteration - env.begin_iteration + 1

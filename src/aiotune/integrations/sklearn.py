@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import inspect
 import math
 import os
 import pickle
@@ -50,7 +51,7 @@ try:
     from sklearn.model_selection import check_cv  # type: ignore[import-untyped]
     from sklearn.utils import _safe_indexing, get_tags  # type: ignore[import-untyped]
     from sklearn.utils.metaestimators import _safe_split, available_if  # type: ignore[import-untyped]
-    from sklearn.utils.validation import check_is_fitted, indexable  # type: ignore[import-untyped]
+    from sklearn.utils.validation import _num_samples, check_is_fitted, indexable  # type: ignore[import-untyped]
 except ImportError:  # pragma: no cover - exercised in a subprocess by the tests
     raise MissingExtraError("aiotune.integrations.sklearn", "sklearn") from None
 
@@ -258,6 +259,7 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):  # type: ignore[misc]
             fit_params=fit_params,
             error_score=self.error_score,
             return_train_score=self.return_train_score,
+            weigh_scores=fit_params.get("sample_weight") is not None and _accepts_weights(scorer),
         )
 
     def _conclude(
@@ -312,7 +314,8 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):  # type: ignore[misc]
 
     def score(self, X: Any, y: Any = None) -> float:
         """The score of ``best_estimator_`` on ``X``, ``y``, with the search's ``scoring``."""
-        _delegates("score")(self)
+        if not self.refit:
+            raise AttributeError("score needs refit=True (refit the best params yourself)")
         check_is_fitted(self)
         return float(self.scorer_(self.best_estimator_, X, y))
 
@@ -395,6 +398,7 @@ class _CrossValidation:
         fit_params: dict[str, Any],
         error_score: float | str,
         return_train_score: bool,
+        weigh_scores: bool = False,
     ) -> None:
         self.estimator = estimator
         self.X = X
@@ -404,6 +408,7 @@ class _CrossValidation:
         self.fit_params = fit_params
         self.error_score = error_score
         self.return_train_score = return_train_score
+        self.weigh_scores = weigh_scores
         self.records = ""
 
     def __call__(self, params: dict[str, Any], trial: RunningTrial) -> float:
@@ -415,19 +420,23 @@ class _CrossValidation:
                 X_test, y_test = _safe_split(estimator, self.X, self.y, test, train)
                 started = time.perf_counter()
                 try:
+                    fold_params = _fold_params(self.fit_params, train, _num_samples(self.X))
                     if y_train is None:
-                        estimator.fit(X_train, **_fold_params(self.fit_params, train))
+                        estimator.fit(X_train, **fold_params)
                     else:
-                        estimator.fit(X_train, y_train, **_fold_params(self.fit_params, train))
+                        estimator.fit(X_train, y_train, **fold_params)
                 except Exception:
                     folds["fit_time"].append(time.perf_counter() - started)
                     raise
                 folds["fit_time"].append(time.perf_counter() - started)
                 started = time.perf_counter()
-                score = float(self.scorer(estimator, X_test, y_test))
+                score = float(self.scorer(estimator, X_test, y_test, **self._weights(test)))
                 folds["score_time"].append(time.perf_counter() - started)
                 if self.return_train_score:
-                    folds["train"].append(float(self.scorer(estimator, X_train, y_train)))
+                    weights = self._weights(train)
+                    folds["train"].append(
+                        float(self.scorer(estimator, X_train, y_train, **weights))
+                    )
                 folds["test"].append(score)
                 if not math.isfinite(score):
                     raise ValueError(f"the scorer returned {score} on fold {k}")
@@ -443,6 +452,23 @@ class _CrossValidation:
                 path = Path(self.records, f"{trial.number}.json")
                 path.write_bytes(orjson.dumps(folds, option=orjson.OPT_SERIALIZE_NUMPY))
         return float(np.mean(folds["test"]))
+
+    def _weights(self, rows: Any) -> dict[str, Any]:
+        """The scorer's ``sample_weight`` for ``rows`` (as GridSearchCV gives it), if any."""
+        if not self.weigh_scores:
+            return {}
+        return {"sample_weight": _safe_indexing(self.fit_params["sample_weight"], rows)}
+
+
+def _accepts_weights(scorer: Any) -> bool:
+    """Whether ``scorer`` takes ``sample_weight`` (GridSearchCV then passes it the fold's)."""
+    accepts = getattr(scorer, "_accept_sample_weight", None)
+    if accepts is not None:
+        return bool(accepts())
+    try:
+        return "sample_weight" in inspect.signature(scorer).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _pickled(exc: BaseException) -> str:
@@ -468,15 +494,14 @@ class _StopOnFailure:
             tuner.stop(f"trial {trial.number} failed and error_score='raise'")
 
 
-def _fold_params(fit_params: dict[str, Any], train: Any) -> dict[str, Any]:
-    """``fit_params`` with per-sample arrays cut to the training rows."""
-    if not fit_params:
-        return {}
-    n = len(train)
+def _fold_params(fit_params: dict[str, Any], train: Any, n_samples: int) -> dict[str, Any]:
+    """``fit_params`` with per-sample arrays (one value per row of X) cut to the training rows."""
     out = {}
     for name, value in fit_params.items():
-        sliceable = hasattr(value, "__len__") and not isinstance(value, (str, bytes, dict))
-        out[name] = _safe_indexing(value, train) if sliceable and n and len(value) > 0 else value
+        per_sample = hasattr(value, "__len__") and not isinstance(value, (str, bytes, dict))
+        out[name] = (
+            _safe_indexing(value, train) if per_sample and len(value) == n_samples else value
+        )
     return out
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from aiotune._checks import check_int
 from aiotune.errors import ConfigurationError, MissingExtraError
 
 try:
@@ -51,8 +52,7 @@ class ReportCallback(TrainingCallback):
     def __init__(
         self, trial: _Reports, metric: str, *, data_name: str | None = None, every: int = 1
     ) -> None:
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ConfigurationError("every", f"must be an int >= 1, got {every!r}")
+        check_int("every", every, 1)
         super().__init__()
         self.trial = trial
         self.metric = metric

@@ -38,6 +38,7 @@ class _Pump:
         self.scope = anyio.CancelScope(shield=True)
         self.critical = bool(getattr(observer, "critical", False))
         self.detached = False
+        self.started = not hasattr(observer, "on_start")
 
 
 class Fanout:
@@ -64,20 +65,29 @@ class Fanout:
         """Await every ``on_start`` (concurrently), then start the pumps in ``task_group``.
 
         A critical observer whose ``on_start`` fails raises here, before any trial runs.
+        Cancelled while others still start, the observers that did start get
+        their pumps all the same, so :meth:`close` reaches their ``on_finish``
+        (the journal releases its lock there).
         """
-        async with anyio.create_task_group() as starting:
+        try:
+            async with anyio.create_task_group() as starting:
+                for pump in self._pumps:
+                    if not pump.started:
+                        starting.start_soon(self._start_one, pump)
+        finally:
             for pump in self._pumps:
-                if hasattr(pump.observer, "on_start"):
-                    starting.start_soon(self._start_one, pump)
-        for pump in self._pumps:
-            if not pump.detached:  # one whose on_start failed gets nothing more
-                task_group.start_soon(self._run, pump)
+                if pump.started and not pump.detached:
+                    task_group.start_soon(self._run, pump)
+                else:  # its on_start failed or never ended: it gets nothing more
+                    pump.receive.close()
 
     async def _start_one(self, pump: _Pump) -> None:
         try:
             await pump.observer.on_start(self._handle)
         except Exception as exc:
             self._detach(pump, "on_start", exc)
+        else:
+            pump.started = True
 
     def publish_trial(self, trial: Trial) -> None:
         """Queue a finished trial for every attached observer (never blocks)."""

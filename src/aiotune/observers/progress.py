@@ -17,7 +17,7 @@ import sys
 import time
 from typing import TextIO
 
-from aiotune.errors import ConfigurationError
+from aiotune._checks import check_seconds
 from aiotune.observers.base import StudyHandle
 from aiotune.trial import Trial, TrialStatus, TuningResult, is_better
 
@@ -49,11 +49,9 @@ class Progress:
     def __init__(
         self, *, stream: TextIO | None = None, live: bool | None = None, interval: float = 30.0
     ) -> None:
-        if isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0:
-            raise ConfigurationError("Progress(interval)", f"must be > 0 seconds, got {interval!r}")
+        self.interval = check_seconds("Progress(interval)", interval)
         self._stream = stream
         self._live = live
-        self.interval = float(interval)
         self._tuner: StudyHandle | None = None
         self._max: int | None = None
         self._began = 0.0

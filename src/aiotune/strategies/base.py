@@ -60,11 +60,12 @@ async def drive(
     while True:
         trials = tuple(history.trials[told:])
         told += len(trials)
-        number, pending = history.next_number, dict(history.pending)
-        if in_thread:
+        number = history.next_number
+        if in_thread:  # the loop goes on adding pending trials: the thread gets a copy
+            pending = dict(history.pending)
             params = await anyio.to_thread.run_sync(_tell_and_ask, core, trials, number, pending)
-        else:
-            params = _tell_and_ask(core, trials, number, pending)
+        else:  # nothing changes during a synchronous call: the live view is enough
+            params = _tell_and_ask(core, trials, number, history.pending)
         if params is None:
             return
         yield params

@@ -19,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import anyio
 
+from aiotune._checks import check_choice
 from aiotune.errors import ConfigurationError, JournalError
 from aiotune.history import History
 from aiotune.journal import read_journal
@@ -112,8 +113,7 @@ def read_snapshot(source: object, *, on_corrupt: str = "raise") -> Snapshot:
             "expected a TuningResult, a running study (with .history, .space and .direction), "
             f"or journal path(s); got {type(source).__name__}",
         )
-    if on_corrupt not in ("raise", "skip"):
-        raise ConfigurationError("on_corrupt", f"must be 'raise' or 'skip', not {on_corrupt!r}")
+    check_choice("on_corrupt", on_corrupt, ("raise", "skip"))
     journals = [read_journal(path, on_corrupt=on_corrupt) for path in paths]  # type: ignore[arg-type]
     first = journals[0]
     notes: list[str] = []

@@ -25,7 +25,8 @@ from typing import Any
 
 import anyio
 
-from aiotune.errors import ConfigurationError, MissingExtraError
+from aiotune._checks import check_seconds
+from aiotune.errors import MissingExtraError
 from aiotune.views.figures import build_view
 from aiotune.views.page import plotly_js_path, render_page, view_json
 from aiotune.views.source import POLL_INTERVAL, Snapshot, Source, open_source, read_snapshot
@@ -110,12 +111,9 @@ def dashboard(
     from starlette.responses import HTMLResponse, Response, StreamingResponse
     from starlette.routing import Route
 
-    if isinstance(poll_interval, bool) or not isinstance(poll_interval, int | float):
-        raise ConfigurationError("poll_interval", f"must be seconds > 0, got {poll_interval!r}")
-    if poll_interval <= 0:
-        raise ConfigurationError("poll_interval", f"must be seconds > 0, got {poll_interval!r}")
+    interval = check_seconds("poll_interval", poll_interval)
     plotly_path = plotly_js_path(_FEATURE, "web")
-    feed = _Feed(open_source(source, poll_interval=float(poll_interval)))
+    feed = _Feed(open_source(source, poll_interval=interval))
     name = title or _title(source)
     plotly_js: list[bytes] = []
 

@@ -73,6 +73,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import ParamSpec, TypeVar
 
+from aiotune._checks import check_int, optional_int
 from aiotune.errors import ConfigurationError
 from aiotune.execution.pool._errors import (
     RemoteError,
@@ -160,14 +161,8 @@ class WorkerPool(Executor):
     ) -> None:
         if workers is None:
             workers = os.cpu_count() or 1
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise ConfigurationError("workers", f"must be an int of at least 1, not {workers!r}")
-        if memory_limit is not None and (
-            isinstance(memory_limit, bool) or not isinstance(memory_limit, int) or memory_limit <= 0
-        ):
-            raise ConfigurationError(
-                "memory_limit", f"must be a positive number of bytes, not {memory_limit!r}"
-            )
+        workers = check_int("workers", workers, 1)
+        memory_limit = optional_int("memory_limit", memory_limit, 1)
         try:
             context = multiprocessing.get_context(mp_context)
         except ValueError as exc:
