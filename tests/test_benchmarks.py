@@ -27,6 +27,10 @@ SMOKE = {
     "service.py": ["--studies", "3", "--trials", "4", "--clients", "2"],
     "views.py": ["--trials", "30", "--big", "60", "--viewers", "2", "--seconds", "2",
                  "--repeats", "1", "--appends", "1"],
+    "multiobjective.py": [
+        "--seeds", "1", "--budgets", "12", "--problems", "zdt1,cbranin",
+        "--methods", "Bayesian,Random",
+    ],
 }  # fmt: skip
 
 

@@ -11,7 +11,7 @@ import aiotune as at
 PUBLIC = {
     # data model
     "Space", "Float", "Int", "Categorical", "Bool", "Trial", "TrialStatus", "ErrorInfo",
-    "TuningResult", "ObserverFailure", "History",
+    "TuningResult", "ObserverFailure", "History", "Outcome",
     # running a study
     "Tuner", "tune", "run", "load", "RunningTrial", "DaskExecutor", "WorkerPool",
     # ask and tell

@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from aiotune.study import Study as Study
     from aiotune.trial import ErrorInfo as ErrorInfo
     from aiotune.trial import ObserverFailure as ObserverFailure
+    from aiotune.trial import Outcome as Outcome
     from aiotune.trial import Trial as Trial
     from aiotune.trial import TrialStatus as TrialStatus
     from aiotune.trial import TuningResult as TuningResult

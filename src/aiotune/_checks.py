@@ -10,11 +10,11 @@ from __future__ import annotations
 import math
 import numbers
 import secrets
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import TypeVar
 
 from aiotune.errors import ConfigurationError
-from aiotune.trial import Direction
+from aiotune.trial import Direction, StudyDirection
 
 T = TypeVar("T")
 
@@ -72,6 +72,19 @@ def check_direction(value: object) -> Direction:
     if value == "minimize":
         return "minimize"
     raise _refuse("direction", "'maximize' or 'minimize'", value)
+
+
+def check_directions(value: object) -> StudyDirection:
+    """A direction, or a sequence of them (several objectives) as a tuple.
+
+    A sequence of one direction is that direction: a single objective.
+    """
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        return check_direction(value)
+    if not value or not all(item in ("maximize", "minimize") for item in value):
+        raise _refuse("direction", "'maximize', 'minimize' or a non-empty sequence of them", value)
+    directions = tuple(check_direction(item) for item in value)
+    return directions[0] if len(directions) == 1 else directions
 
 
 def check_choice(argument: str, value: T, choices: Collection[T]) -> T:

@@ -15,15 +15,16 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
-from aiotune._checks import check_direction, check_int, optional_int, optional_seconds
+from aiotune._checks import check_directions, check_int, optional_int, optional_seconds
 from aiotune.errors import ConfigurationError
 from aiotune.execution.batch import BatchSpec, check_batch
 from aiotune.execution.executors import ExecutorSpec
+from aiotune.observers.stopping import Target
 from aiotune.pruning import Pruner
 from aiotune.space import Space
 from aiotune.strategies import Bayesian, StrategyLike
 from aiotune.strategies.primed import WarmSource, check_initial, check_warm_start
-from aiotune.trial import Direction, Params
+from aiotune.trial import ConstraintsFunction, Params, StudyDirection
 
 Objective = Callable[..., Any]
 PathLike = str | os.PathLike[str]
@@ -35,12 +36,13 @@ class StudyConfig:
 
     space: Space
     strategy: StrategyLike
-    direction: Direction
+    direction: StudyDirection
     observers: tuple[Any, ...]
     pruner: Pruner | None
     resume: PathLike | None
     initial: tuple[Params, ...] = ()
     warm_start: tuple[WarmSource, ...] = ()
+    constraints: ConstraintsFunction | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,11 +102,16 @@ def make_study_config(
     resume: PathLike | None,
     initial: Sequence[Mapping[str, Any]] | None = None,
     warm_start: WarmSource | Sequence[WarmSource] | None = None,
+    constraints: ConstraintsFunction | None = None,
 ) -> StudyConfig:
     """Check a study's arguments, or raise ConfigurationError naming the first bad one."""
     if not isinstance(space, Space):
         raise ConfigurationError("space", f"must be an aiotune.Space, got {type(space).__name__}")
-    checked_direction = check_direction(direction)
+    checked_direction = check_directions(direction)
+    if constraints is not None and not callable(constraints):
+        raise ConfigurationError(
+            "constraints", f"must be a function (params, score) -> floats, got {constraints!r}"
+        )
     if strategy is not None and not (hasattr(strategy, "suggest") or callable(strategy)):
         raise ConfigurationError(
             "strategy",
@@ -126,6 +133,14 @@ def make_study_config(
         raise ConfigurationError(
             "pruner", f"must have a bind(direction) method, e.g. MedianPruner(), got {pruner!r}"
         )
+    if not isinstance(checked_direction, str) and any(isinstance(o, Target) for o in observer_list):
+        raise ConfigurationError(
+            "observers", "Target(score) needs a single-objective study (it compares one score)"
+        )
+    if pruner is not None and not isinstance(checked_direction, str):
+        raise ConfigurationError(
+            "pruner", "must be None in a multi-objective study (a pruner compares one score)"
+        )
     if resume is not None and not isinstance(resume, str | os.PathLike):
         raise ConfigurationError("resume", f"must be a path to a journal, got {resume!r}")
     return StudyConfig(
@@ -137,6 +152,7 @@ def make_study_config(
         resume=resume,
         initial=check_initial(space, initial),
         warm_start=check_warm_start(warm_start),
+        constraints=constraints,
     )
 
 
@@ -157,6 +173,7 @@ def make_config(
     resume: PathLike | None,
     initial: Sequence[Mapping[str, Any]] | None = None,
     warm_start: WarmSource | Sequence[WarmSource] | None = None,
+    constraints: ConstraintsFunction | None = None,
     batch: BatchSpec | None = None,
 ) -> TunerConfig:
     """Check every argument of a Tuner, or raise ConfigurationError naming the first bad one."""
@@ -171,6 +188,7 @@ def make_config(
         resume=resume,
         initial=initial,
         warm_start=warm_start,
+        constraints=constraints,
     )
     is_async = is_async_objective(objective)
     if executor is None:

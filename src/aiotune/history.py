@@ -7,7 +7,7 @@ from types import MappingProxyType
 
 import anyio
 
-from aiotune.trial import Direction, Params, Trial, is_better
+from aiotune.trial import Params, StudyDirection, Trial, is_better
 
 
 class History:
@@ -19,8 +19,10 @@ class History:
     Strategies that wait for results ``await history.wait_for_change()``.
     """
 
-    def __init__(self, direction: Direction = "maximize", trials: Iterable[Trial] = ()) -> None:
-        self.direction: Direction = direction
+    def __init__(
+        self, direction: StudyDirection = "maximize", trials: Iterable[Trial] = ()
+    ) -> None:
+        self.direction: StudyDirection = direction
         self._trials: list[Trial] = []
         self._numbers: set[int] = set()
         self._pending: dict[int, Params] = {}
@@ -43,7 +45,11 @@ class History:
 
     @property
     def best(self) -> Trial | None:
-        """The best complete trial so far, or ``None``."""
+        """The best feasible complete trial so far, or ``None``.
+
+        Always ``None`` in a multi-objective study, which has no single best
+        (``aiotune.trial.pareto_front(history.trials, history.direction)`` is its front).
+        """
         return self._best
 
     @property
@@ -82,12 +88,13 @@ class History:
         self._pending.pop(trial.number, None)
         self._trials.append(trial)
         self._numbers.add(trial.number)
-        if trial.is_complete and trial.score is not None:
+        direction = self.direction  # several objectives (a tuple): no single best
+        if trial.is_complete and trial.score is not None and trial.feasible:
             best = self._best
-            if (
+            if isinstance(direction, str) and (
                 best is None
                 or best.score is None
-                or is_better(trial.score, best.score, self.direction)
+                or is_better(trial.score, best.score, direction)
                 or (trial.score == best.score and trial.number < best.number)
             ):
                 self._best = trial

@@ -47,13 +47,17 @@ from aiotune.space import Space
 from aiotune.strategies import StrategyLike, suggest_function
 from aiotune.strategies.primed import WarmSource, fitting_trials, primed
 from aiotune.trial import (
+    ConstraintsFunction,
     Direction,
     ErrorInfo,
+    Outcome,
     Params,
+    StudyDirection,
     Trial,
     TrialStatus,
     TuningResult,
-    coerce_score,
+    coerce_result,
+    settle,
 )
 
 logger = logging.getLogger("aiotune")
@@ -137,10 +141,12 @@ class Study:
     waits for the observers to take every trial.
 
     Arguments, all but ``space`` keyword-only: ``strategy`` (default
-    ``Bayesian()``), ``direction`` (``"maximize"`` or ``"minimize"``),
-    ``observers``, ``pruner``, ``resume`` (a journal to continue),
-    ``initial`` (params to hand out first) and ``warm_start`` (earlier
-    studies to learn from), as for :class:`~aiotune.Tuner`. A study runs once.
+    ``Bayesian()``), ``direction`` (``"maximize"`` or ``"minimize"``, or a
+    sequence of them for several objectives), ``observers``, ``pruner``,
+    ``resume`` (a journal to continue), ``initial`` (params to hand out
+    first), ``warm_start`` (earlier studies to learn from) and
+    ``constraints`` (``fn(params, score) -> floats``, feasible when all are
+    ``<= 0``), as for :class:`~aiotune.Tuner`. A study runs once.
     """
 
     def __init__(
@@ -148,12 +154,13 @@ class Study:
         space: Space,
         *,
         strategy: StrategyLike | None = None,
-        direction: Direction = "maximize",
+        direction: Direction | Sequence[Direction] = "maximize",
         observers: Sequence[Any] = (),
         pruner: Pruner | None = None,
         resume: PathLike | None = None,
         initial: Sequence[Mapping[str, Any]] | None = None,
         warm_start: WarmSource | Sequence[WarmSource] | None = None,
+        constraints: ConstraintsFunction | None = None,
     ) -> None:
         config = make_study_config(
             space,
@@ -164,6 +171,7 @@ class Study:
             resume=resume,
             initial=initial,
             warm_start=warm_start,
+            constraints=constraints,
         )
         self._setup(config, self)
 
@@ -193,8 +201,8 @@ class Study:
         return self._config.space
 
     @property
-    def direction(self) -> Direction:
-        """``"maximize"`` or ``"minimize"``."""
+    def direction(self) -> StudyDirection:
+        """``"maximize"`` or ``"minimize"``, or a tuple of them for several objectives."""
         return self._config.direction
 
     @property
@@ -285,7 +293,7 @@ class Study:
     async def tell(
         self,
         number: int,
-        score: float | None = None,
+        score: float | Sequence[float] | Outcome | None = None,
         *,
         error: str | BaseException | None = None,
         pruned: bool = False,
@@ -293,7 +301,8 @@ class Study:
         """Record how trial ``number`` ended, and return its record.
 
         ``tell(n, score)``: it completed (a score that is not a finite number
-        makes it ``failed``, with a message that says so); ``tell(n,
+        makes it ``failed``, with a message that says so; ``score`` may be a
+        sequence, one per objective, or an :class:`~aiotune.Outcome`); ``tell(n,
         error="...")`` or ``error=exception``: it failed; ``tell(n,
         pruned=True)``: it was pruned (its score is ``score`` if given, else
         the last value reported).
@@ -307,6 +316,8 @@ class Study:
         status = TrialStatus.COMPLETE
         trial_error: ErrorInfo | None = None
         final: float | None = None
+        scores: tuple[float, ...] = ()
+        constraints: tuple[float, ...] | None = None
         if error is not None:
             status = TrialStatus.FAILED
             trial_error = (
@@ -321,25 +332,27 @@ class Study:
             if score is not None:
                 final = check_finite("score", score)
         else:
-            coerced = coerce_score(score)
+            coerced = coerce_result(score)
             if isinstance(coerced, str):
                 status = TrialStatus.FAILED
-                message = f"told {type(score).__name__} {score!r:.80}, expected a finite number"
+                message = coerced.replace("objective returned", "told", 1)
                 trial_error = ErrorInfo("InvalidScore", message)
             else:
-                final = coerced
+                scores, constraints = coerced
         trial = Trial(
             number=number,
             params=entry.params,
             status=status,
             score=final,
+            scores=scores,
+            constraints=constraints,
             intermediate=entry.intermediate,
             error=trial_error,
             started_at=entry.started_at,
             finished_at=finished_at,
             duration=max(0.0, finished_at - entry.started_at),
         )
-        self._finish(trial)
+        trial = self._finish(trial)
         await anyio.lowlevel.checkpoint()  # let the observers take it before the next ask
         return trial
 
@@ -400,10 +413,14 @@ class Study:
         assert self._live is not None
         self._live.running = scope
 
-    def _finish(self, trial: Trial) -> None:
-        """Record a finished trial: pruner state, history, observers (never blocks)."""
+    def _finish(self, trial: Trial) -> Trial:
+        """Record a finished trial: pruner state, history, observers (never blocks).
+
+        Returns the trial as recorded: checked by :func:`~aiotune.trial.settle`.
+        """
         live = self._live
         assert live is not None
+        trial = settle(trial, self.direction, self._config.constraints)
         if live.pruning is not None:
             with live.prune_lock:
                 try:
@@ -412,6 +429,7 @@ class Study:
                     logger.exception("pruner failed on finished trial %d; ignored", trial.number)
         self._history.record(trial)
         live.fanout.publish_trial(trial)
+        return trial
 
     def _decide(self, number: int, step: int, value: float) -> bool:
         """The pruner's decision on one report (thread-safe); an error counts as "go on"."""
@@ -563,7 +581,7 @@ class Study:
 
 def _result_of(
     history: History,
-    direction: Direction,
+    direction: StudyDirection,
     stop_reason: str | None,
     failures: tuple[Any, ...],
 ) -> TuningResult:
@@ -576,7 +594,7 @@ def _result_of(
 
 
 async def _load_resume(
-    path: PathLike, writer: object, space: Space, direction: Direction
+    path: PathLike, writer: object, space: Space, direction: StudyDirection
 ) -> History:
     journal = await read_for_resume(path, writer)  # refused while another study writes it
     if journal.space.fingerprint != space.fingerprint:
@@ -592,10 +610,10 @@ async def _load_resume(
 
 
 def _read_warm_start(
-    sources: Sequence[WarmSource], space: Space, direction: Direction
+    sources: Sequence[WarmSource], space: Space, direction: StudyDirection
 ) -> tuple[Trial, ...]:
     """The warm-start trials that fit ``space``, journals read here (in a worker thread)."""
-    studies: list[tuple[Direction, Sequence[Trial]]] = []
+    studies: list[tuple[StudyDirection, Sequence[Trial]]] = []
     for source in sources:
         if isinstance(source, TuningResult):
             studies.append((source.direction, source.trials))
@@ -605,7 +623,8 @@ def _read_warm_start(
     return fitting_trials(space, direction, studies)
 
 
-def _bind(pruner: Pruner, direction: Direction) -> PrunerState:
+def _bind(pruner: Pruner, direction: StudyDirection) -> PrunerState:
+    assert isinstance(direction, str)  # _config refuses a pruner for several objectives
     try:
         return pruner.bind(direction)
     except TuningError:

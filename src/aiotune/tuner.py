@@ -33,7 +33,14 @@ from aiotune.space import Space
 from aiotune.strategies import StrategyLike
 from aiotune.strategies.primed import WarmSource
 from aiotune.study import Study, _single
-from aiotune.trial import Direction, Params, Trial, TuningResult
+from aiotune.trial import (
+    ConstraintsFunction,
+    Direction,
+    Params,
+    StudyDirection,
+    Trial,
+    TuningResult,
+)
 
 logger = logging.getLogger("aiotune")
 
@@ -89,7 +96,12 @@ class Tuner:
     * ``max_trials`` — stop after this many trials (resumed ones count);
       default: until the strategy or an observer stops the study.
     * ``concurrency`` — trials in flight at once; default ``os.cpu_count()``.
-    * ``direction`` — ``"maximize"`` (default) or ``"minimize"``.
+    * ``direction`` — ``"maximize"`` (default) or ``"minimize"``; a sequence
+      of them, e.g. ``("maximize", "minimize")``, makes the study
+      multi-objective: the objective returns one number per direction.
+    * ``constraints`` — ``fn(params, score) -> floats``, run in this process
+      on each complete trial; it is feasible when every value is ``<= 0``
+      (an objective may also return ``Outcome(score, constraints=...)``).
     * ``observers`` — e.g. ``JsonlWriter(path)``, ``Patience(n)``.
     * ``executor`` — ``"process"`` (default, aiotune's pool), ``"thread"``,
       or a ``concurrent.futures.Executor`` you own (never shut down here),
@@ -121,7 +133,7 @@ class Tuner:
         strategy: StrategyLike | None = None,
         max_trials: int | None = None,
         concurrency: int | None = None,
-        direction: Direction = "maximize",
+        direction: Direction | Sequence[Direction] = "maximize",
         observers: Sequence[Any] = (),
         executor: ExecutorSpec | None = None,
         trial_timeout: float | None = None,
@@ -132,6 +144,7 @@ class Tuner:
         initial: Sequence[Mapping[str, Any]] | None = None,
         warm_start: WarmSource | Sequence[WarmSource] | None = None,
         batch: BatchSpec | None = None,
+        constraints: ConstraintsFunction | None = None,
     ) -> None:
         self._config: TunerConfig = make_config(
             objective,
@@ -150,6 +163,7 @@ class Tuner:
             initial=initial,
             warm_start=warm_start,
             batch=batch,
+            constraints=constraints,
         )
         self._study = Study._for(self._config.study, handle=self)
         self._running: _Running | None = None
@@ -163,8 +177,8 @@ class Tuner:
         return self._study.space
 
     @property
-    def direction(self) -> Direction:
-        """``"maximize"`` or ``"minimize"``."""
+    def direction(self) -> StudyDirection:
+        """``"maximize"`` or ``"minimize"``, or a tuple of them for several objectives."""
         return self._study.direction
 
     @property
@@ -398,8 +412,7 @@ class Tuner:
         self._tell(running, trial)
 
     def _tell(self, running: _Running, trial: Trial) -> None:
-        self._study._finish(trial)
-        running.send.send_nowait(trial)
+        running.send.send_nowait(self._study._finish(trial))
 
     def __repr__(self) -> str:
         objective = getattr(self._config.objective, "__qualname__", self._config.objective)
@@ -426,7 +439,7 @@ async def tune(
     strategy: StrategyLike | None = None,
     max_trials: int | None = None,
     concurrency: int | None = None,
-    direction: Direction = "maximize",
+    direction: Direction | Sequence[Direction] = "maximize",
     observers: Sequence[Any] = (),
     executor: ExecutorSpec | None = None,
     trial_timeout: float | None = None,
@@ -437,6 +450,7 @@ async def tune(
     initial: Sequence[Mapping[str, Any]] | None = None,
     warm_start: WarmSource | Sequence[WarmSource] | None = None,
     batch: BatchSpec | None = None,
+    constraints: ConstraintsFunction | None = None,
 ) -> TuningResult:
     """Run a study and return its result: ``await Tuner(objective, space, ...).run()``.
 
@@ -459,6 +473,7 @@ async def tune(
         initial=initial,
         warm_start=warm_start,
         batch=batch,
+        constraints=constraints,
     )
     return await tuner.run()
 
@@ -470,7 +485,7 @@ def run(
     strategy: StrategyLike | None = None,
     max_trials: int | None = None,
     concurrency: int | None = None,
-    direction: Direction = "maximize",
+    direction: Direction | Sequence[Direction] = "maximize",
     observers: Sequence[Any] = (),
     executor: ExecutorSpec | None = None,
     trial_timeout: float | None = None,
@@ -481,6 +496,7 @@ def run(
     initial: Sequence[Mapping[str, Any]] | None = None,
     warm_start: WarmSource | Sequence[WarmSource] | None = None,
     batch: BatchSpec | None = None,
+    constraints: ConstraintsFunction | None = None,
 ) -> TuningResult:
     """The blocking form of :func:`tune`, for scripts without an event loop.
 
@@ -513,6 +529,7 @@ def run(
         initial=initial,
         warm_start=warm_start,
         batch=batch,
+        constraints=constraints,
     )
     return asyncio.run(tuner.run())
 

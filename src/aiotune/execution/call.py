@@ -8,6 +8,7 @@ plain data, so only plain data ever crosses a process or machine boundary.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import socket
@@ -21,7 +22,7 @@ from typing import Any, cast
 from aiotune.errors import Pruned
 from aiotune.execution.channel import ReportChannel, request_worker_exit, worker_channel
 from aiotune.execution.context import RunningTrial
-from aiotune.trial import ErrorInfo, Params, coerce_score
+from aiotune.trial import ErrorInfo, Params, coerce_result
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +31,9 @@ class Outcome:
 
     Exactly one holds: ``error`` is set (the objective raised or returned no
     valid score), ``pruned`` is true (``score`` is the last value reported, if
-    any), or ``score`` is the finite result.
+    any), or ``score`` is the finite result. ``scores`` holds every
+    objective's score (``score`` is ``None`` when there are several) and
+    ``constraints`` the values an objective returned in an ``aiotune.Outcome``.
     """
 
     score: float | None
@@ -40,6 +43,8 @@ class Outcome:
     started_at: float
     finished_at: float
     worker: str
+    scores: tuple[float, ...] = ()
+    constraints: tuple[float, ...] | None = None
 
 
 class _NoChannel:
@@ -161,10 +166,13 @@ class TrialCall:
     def _finished(
         self, value: object, context: RunningTrial, worker: str, started_at: float
     ) -> Outcome:
-        score = coerce_score(value)
-        if isinstance(score, str):
-            return self._failed(ErrorInfo("InvalidScore", score), context, worker, started_at)
-        return self._outcome(score, None, False, context, worker, started_at)
+        result = coerce_result(value)
+        if isinstance(result, str):
+            return self._failed(ErrorInfo("InvalidScore", result), context, worker, started_at)
+        scores, constraints = result
+        score = scores[0] if len(scores) == 1 else None
+        outcome = self._outcome(score, None, False, context, worker, started_at)
+        return dataclasses.replace(outcome, scores=scores, constraints=constraints)
 
     def _pruned(self, context: RunningTrial, worker: str, started_at: float) -> Outcome:
         reported = context.intermediate

@@ -209,6 +209,8 @@ def trial_record(
     return Trial(
         status=status,
         score=outcome.score,
+        scores=outcome.scores,
+        constraints=outcome.constraints,
         intermediate=dict(outcome.intermediate),
         error=outcome.error,
         started_at=outcome.started_at,

@@ -11,7 +11,7 @@ Line 1 is the header, which describes the study::
      "aiotune": "0.1.0",                   # the writing package's version, or "unknown"
      "space": {"version": 1, "params": {...}},  # Space.to_dict(), conditions included
      "fingerprint": "9f2c...",             # Space.fingerprint (sha256 hex)
-     "direction": "maximize",              # or "minimize"
+     "direction": "maximize",              # or "minimize", or a list of them (several objectives)
      "strategy": "Random(seed=0)",         # repr(strategy), for people only
      "created_at": 1732712345.12}          # seconds since the epoch
 
@@ -29,6 +29,8 @@ Every other line records one finished trial::
      "params": {"lr": 0.001, "layers": 3}, # valid in the header's space
      "status": "complete",                 # complete | failed | pruned | timeout | cancelled
      "score": 0.91,                        # finite number, or null
+     "scores": [0.91, 12.5],               # optional: one per objective (several objectives)
+     "constraints": [-0.5, 0.0],           # optional: constraint values (feasible when all <= 0)
      "intermediate": [[0, 0.5], [1, 0.8]], # [step, value] pairs, step an int
      "error": null,                        # or {"type": ..., "message": ..., "traceback": ...}
      "previous_errors": [],                # errors of earlier attempts, same shape
@@ -71,7 +73,7 @@ import orjson
 
 from aiotune.errors import SpaceError
 from aiotune.space import Space
-from aiotune.trial import Direction, ErrorInfo, Trial, TrialStatus
+from aiotune.trial import ErrorInfo, StudyDirection, Trial, TrialStatus
 
 FORMAT_VERSION: Final = 1
 
@@ -89,6 +91,8 @@ _TRIAL_FIELDS: Final = frozenset(
         "params",
         "status",
         "score",
+        "scores",
+        "constraints",
         "intermediate",
         "error",
         "previous_errors",
@@ -114,9 +118,11 @@ def package_version() -> str:
 # --- encoding ----------------------------------------------------------------
 
 
-def encode_header(space: Space, direction: Direction, strategy: object) -> bytes:
+def encode_header(space: Space, direction: StudyDirection, strategy: object) -> bytes:
     """The header line of a new journal, ending with ``b"\\n"``."""
-    if direction not in _DIRECTIONS:
+    if not (isinstance(direction, str) and direction in _DIRECTIONS) and not (
+        isinstance(direction, tuple) and direction and all(d in _DIRECTIONS for d in direction)
+    ):
         raise ValueError(f"direction must be 'maximize' or 'minimize', not {direction!r}")
     header = {
         "kind": "header",
@@ -124,7 +130,7 @@ def encode_header(space: Space, direction: Direction, strategy: object) -> bytes
         "aiotune": package_version(),
         "space": space.to_dict(),
         "fingerprint": space.fingerprint,
-        "direction": direction,
+        "direction": direction if isinstance(direction, str) else list(direction),
         "strategy": repr(strategy),
         "created_at": time.time(),
     }
@@ -153,6 +159,16 @@ def encode_trial(trial: Trial) -> bytes:
         "params": trial.params,
         "status": trial.status.value,
         "score": _finite_or_none(trial.score, number, "score"),
+        **(
+            {"scores": [_finite(v, number, "score") for v in trial.scores]}
+            if len(trial.scores) > 1
+            else {}
+        ),
+        **(
+            {"constraints": [_finite(v, number, "constraint") for v in trial.constraints]}
+            if trial.constraints is not None
+            else {}
+        ),
         "intermediate": [
             [_step(step, number), _finite(value, number, f"intermediate value at step {step}")]
             for step, value in trial.intermediate.items()
@@ -210,7 +226,7 @@ def parse_line(line: bytes) -> dict[str, Any]:
     return obj
 
 
-def decode_header(obj: Mapping[str, Any]) -> tuple[Space, Direction]:
+def decode_header(obj: Mapping[str, Any]) -> tuple[Space, StudyDirection]:
     """Check a header object and return the study's space and direction.
 
     Raises :class:`ValueError` saying which field is wrong.
@@ -224,9 +240,16 @@ def decode_header(obj: Mapping[str, Any]) -> tuple[Space, Direction]:
         raise ValueError(
             f"journal format {version} is not supported (this aiotune reads {FORMAT_VERSION})"
         )
-    direction = _field(obj, "direction", str, "header")
-    if direction not in _DIRECTIONS:
-        raise ValueError(f"header: direction must be 'maximize' or 'minimize', not {direction!r}")
+    raw = obj.get("direction")
+    direction: StudyDirection
+    if isinstance(raw, list) and len(raw) > 1 and all(d in _DIRECTIONS for d in raw):
+        direction = tuple(raw)  # several objectives
+    else:
+        direction = _field(obj, "direction", str, "header")
+        if direction not in _DIRECTIONS:
+            raise ValueError(
+                f"header: direction must be 'maximize' or 'minimize', not {direction!r}"
+            )
     fingerprint = _field(obj, "fingerprint", str, "header")
     _field(obj, "aiotune", str, "header")
     _field(obj, "strategy", str, "header")
@@ -305,6 +328,8 @@ def decode_trial(obj: Mapping[str, Any], *, space: Space | None = None) -> Trial
         params=params,
         status=status,
         score=_number_or_none(obj, "score", where),
+        scores=_numbers(obj, "scores", where) or (),
+        constraints=_numbers(obj, "constraints", where),
         intermediate=_decode_intermediate(obj.get("intermediate", ()), where),
         error=None if error is None else _decode_error(error, f"{where}: 'error'"),
         previous_errors=tuple(
@@ -367,6 +392,15 @@ def _field(obj: Mapping[str, Any], name: str, kind: type[Any], where: str) -> An
             f"{where}: {name!r} must be {_KIND_NAMES[kind]}, got {_json_type(value)} {value!r:.80}"
         )
     return value
+
+
+def _numbers(obj: Mapping[str, Any], name: str, where: str) -> tuple[float, ...] | None:
+    value = obj.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(_is_number(v) for v in value):
+        raise ValueError(f"{where}: {name!r} must be a list of finite numbers, got {value!r:.80}")
+    return tuple(float(v) for v in value)
 
 
 def _number_or_none(obj: Mapping[str, Any], name: str, where: str) -> float | None:

@@ -17,7 +17,7 @@ from aiotune._checks import check_choice
 from aiotune.errors import JournalError
 from aiotune.journal.format import decode_header, decode_trial, parse_line, same_study
 from aiotune.space import Space
-from aiotune.trial import Direction, Trial, TuningResult
+from aiotune.trial import StudyDirection, Trial, TuningResult
 
 logger = logging.getLogger("aiotune")
 
@@ -37,7 +37,7 @@ class Journal:
     path: str
     header: dict[str, Any]
     space: Space
-    direction: Direction
+    direction: StudyDirection
     trials: tuple[Trial, ...]
     skipped_lines: tuple[int, ...] = ()
     torn_tail: bool = False

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from aiotune.trial import Direction, Trial
+from aiotune.trial import StudyDirection, Trial
 
 if TYPE_CHECKING:
     from aiotune.history import History
@@ -27,8 +27,9 @@ class StudyHandle(Protocol):
         """The search space."""
 
     @property
-    def direction(self) -> Direction:
-        """Whether higher (``"maximize"``) or lower scores are better."""
+    def direction(self) -> StudyDirection:
+        """Whether higher (``"maximize"``) or lower scores are better; a tuple of them
+        (one per objective) in a multi-objective study."""
 
     @property
     def strategy(self) -> object:

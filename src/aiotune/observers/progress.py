@@ -105,6 +105,8 @@ class Progress:
         if trial.is_complete and trial.score is not None:
             best = self._best
             direction = self._tuner.direction if self._tuner is not None else "maximize"
+            if not isinstance(direction, str) or not trial.feasible:  # no single best
+                return
             if best is None or best.score is None or is_better(trial.score, best.score, direction):
                 self._best = trial
 

@@ -7,12 +7,19 @@ best value ``best``: ``EI = sigma * h(z)`` with ``z = (best - mu) / sigma`` and
 its gradient vanishes with it, so the optimiser works on ``log EI``, computed
 stably as in Ament et al., *Unexpected Improvements to Expected Improvement
 for Bayesian Optimization* (NeurIPS 2023), eq. 9.
+
+Constraints (Gardner et al., *Bayesian Optimization with Inequality
+Constraints*, ICML 2014): each constraint ``c_j(x) <= 0`` has its own GP,
+and the acquisition is multiplied by the probability of feasibility
+``prod_j Phi((t_j - mu_j) / sigma_j)``, i.e. ``log PF`` is added to ``log EI``.
+While no trial is feasible there is no incumbent: the acquisition is ``log PF``
+alone, so the search looks for the feasible region first.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy import optimize, special  # type: ignore[import-untyped]
@@ -63,20 +70,44 @@ def log_ei(mean: Array, var: Array, best: float) -> tuple[Array, Array, Array]:
     return value, d_mean, d_var
 
 
-def score(posterior: Posterior, xs: Array, best: float) -> Array:
-    """``log EI`` at the rows of ``xs``."""
-    mean, var = posterior.predict(xs)
-    return log_ei(mean, var, best)[0]
+_Term = Callable[[Array, Array, float], tuple[Array, Array, Array]]
+Feasibility = Sequence[tuple[Posterior, float]]
+"""Each constraint's GP and its threshold (``0`` in the GP's standardised units)."""
+
+
+def log_pf(mean: Array, var: Array, threshold: float) -> tuple[Array, Array, Array]:
+    """``log P(c <= threshold)`` of a GP output and its derivatives w.r.t. ``mean`` and ``var``."""
+    sigma = np.sqrt(var)
+    z = (threshold - mean) / sigma
+    value = special.log_ndtr(z)
+    # d log Phi(z) / dz = phi(z) / Phi(z), in logs so that it stays finite in the tail.
+    ratio = np.exp(-0.5 * z * z - _C1 - value)
+    return value, -ratio / sigma, -ratio * z / (2.0 * var)
+
+
+def score(
+    posterior: Posterior, xs: Array, best: float | None, feasibility: Feasibility = ()
+) -> Array:
+    """``log EI`` (none while ``best`` is ``None``) plus ``log PF`` at the rows of ``xs``."""
+    total = np.zeros(len(xs))
+    if best is not None:
+        mean, var = posterior.predict(xs)
+        total += log_ei(mean, var, best)[0]
+    for model, threshold in feasibility:
+        mean, var = model.predict(xs)
+        total += log_pf(mean, var, threshold)[0]
+    return total
 
 
 def refine(
     posterior: Posterior,
     starts: Array,
-    best: float,
+    best: float | None,
     movable: np.ndarray[tuple[int], np.dtype[np.bool_]],
     snap: Callable[[Array], Array],
     maxiter: int = 60,
     prepare: Callable[[Array], Array] | None = None,
+    feasibility: Feasibility = (),
 ) -> Array:
     """Climb ``log EI`` from each row of ``starts`` with L-BFGS-B, moving only ``movable`` columns.
 
@@ -85,6 +116,7 @@ def refine(
     one scipy call, vectorised numpy inside. Returns the snapped end points.
     ``prepare`` maps the optimiser's points to model rows first (a conditional
     space marks its inactive columns there, which then get no gradient).
+    With ``feasibility``, the objective is :func:`score`'s: ``log EI + log PF``.
     """
     if not movable.any():
         return starts
@@ -96,10 +128,17 @@ def refine(
         xs[:, movable] = flat.reshape(m, n_move)
         if prepare is not None:
             xs = prepare(xs)
-        mean, var, dmean, dvar = posterior.predict_grad(xs)
-        value, d_mean, d_var = log_ei(mean, var, best)
-        grad = d_mean[:, None] * dmean + d_var[:, None] * dvar
-        return -float(value.sum()), -grad[:, movable].ravel()
+        total, grad = 0.0, np.zeros_like(xs)
+        terms: list[tuple[Posterior, _Term, float]] = []
+        if best is not None:
+            terms.append((posterior, log_ei, best))
+        terms += [(model, log_pf, threshold) for model, threshold in feasibility]
+        for model, function, level in terms:
+            mean, var, dmean, dvar = model.predict_grad(xs)
+            value, d_mean, d_var = function(mean, var, level)
+            total += float(value.sum())
+            grad += d_mean[:, None] * dmean + d_var[:, None] * dvar
+        return -total, -grad[:, movable].ravel()
 
     result = optimize.minimize(
         objective,
@@ -107,7 +146,8 @@ def refine(
         jac=True,
         method="L-BFGS-B",
         bounds=[(0.0, 1.0)] * (m * n_move),
-        options={"maxiter": maxiter},
+        # A sharp feasibility edge can make the line search take many steps: bound them.
+        options={"maxiter": maxiter, **({"maxfun": 2 * maxiter} if feasibility else {})},
     )
     out = fixed.copy()
     out[:, movable] = np.clip(np.asarray(result.x).reshape(m, n_move), 0.0, 1.0)

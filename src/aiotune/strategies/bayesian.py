@@ -19,6 +19,22 @@ compressed logarithmically first, so that a few huge values (Rosenbrock's 1e5
 beside its 0) do not flatten the good region the model must get right. A
 pruned trial counts as no better than the median complete trial; failed and
 timed-out trials are not modelled, only never repeated.
+Constraints (trials that carry ``constraints``): each constraint gets its own
+GP on the same inputs, and the acquisition is multiplied by the probability
+that every constraint holds (see :mod:`aiotune.strategies._acquisition`); the
+incumbent is the best *feasible* trial, and until one exists the search
+maximises the probability of feasibility alone. Params in flight are
+believers for the constraint GPs too.
+
+Several objectives (ParEGO; Knowles, 2006): each ask draws a fresh weight
+vector uniformly from the simplex and models the augmented Chebyshev
+scalarisation ``max_i(w_i f_i) + 0.05 sum_i(w_i f_i)`` of the objectives,
+each normalised to [0, 1] over the trials so far, with the GP and log EI
+above. Over many asks the weights sweep the whole Pareto front; one GP per
+ask keeps the cost of a single objective (the hyper-parameters are refitted
+on the same schedule, on the scalarisation of the ask that refits them).
+Pruned trials are not modelled in a multi-objective study.
+
 Cost stays bounded as the history grows: the GP conditions on at most
 ``_MAX_POINTS`` trials (the best half and a random half of the rest), fits
 its hyper-parameters on at most ``_MAX_FIT`` of them, and refits only after
@@ -47,7 +63,7 @@ from aiotune.strategies._gp import (
     single_threaded_blas,
 )
 from aiotune.strategies.base import drive
-from aiotune.trial import Direction, Params, Trial, TrialStatus
+from aiotune.trial import Params, StudyDirection, Trial, TrialStatus, directions_of
 
 if TYPE_CHECKING:
     from aiotune.history import History
@@ -62,6 +78,7 @@ _N_RANDOM = 512  # uniform candidates per ask
 _N_LOCAL = 256  # candidates perturbed around the best trials
 _N_TOP = 5  # ... around this many of them
 _N_STARTS = 6  # candidates refined by L-BFGS-B
+_RHO = 0.05  # ParEGO's augmentation of the Chebyshev scalarisation
 
 
 def _warp(y: Array) -> Array:
@@ -94,12 +111,16 @@ class BayesianCore:
         space: Space,
         seed: int,
         *,
-        direction: Direction = "maximize",
+        direction: StudyDirection = "maximize",
         n_initial: int | None = None,
     ) -> None:
         self._enc = Encoding(space)
         self._seed = seed
-        self._sign = -1.0 if direction == "maximize" else 1.0
+        self._signs = np.array([-1.0 if d == "maximize" else 1.0 for d in directions_of(direction)])
+        self._sign = float(self._signs[0])
+        self._ys: list[Array] = []  # every objective, as a minimisation (several objectives)
+        self._cons: list[tuple[float, ...] | None] = []  # constraint values, by row of _x
+        self._theta_c: list[Array] = []  # the constraint GPs' hyper-parameters
         d = len(space)
         self.n_initial = min(max(2 * (d + 1), 5), 20) if n_initial is None else n_initial
         self._x: list[Array] = []
@@ -124,10 +145,18 @@ class BayesianCore:
         row = self._enc.encode(params)
         self._seen.add(self._enc.key(params))
         modelled = trial.status in (TrialStatus.COMPLETE, TrialStatus.PRUNED)
-        if modelled and trial.score is not None and math.isfinite(trial.score):
+        if len(self._signs) > 1:  # several objectives: complete trials with every score
+            if trial.is_complete and len(trial.scores) == len(self._signs):
+                self._x.append(row)
+                self._ys.append(self._signs * np.array(trial.scores))
+                self._y.append(0.0)  # the scalarisation is drawn per ask
+                self._pruned.append(False)
+                self._cons.append(trial.constraints)
+        elif modelled and trial.score is not None and math.isfinite(trial.score):
             self._x.append(row)
             self._y.append(self._sign * trial.score)
             self._pruned.append(trial.status is TrialStatus.PRUNED)
+            self._cons.append(trial.constraints)
 
     def ask(self, number: int, pending: Mapping[int, Params]) -> Params | None:
         """Params for trial ``number``, never one evaluated or in flight; ``None`` when a
@@ -161,7 +190,10 @@ class BayesianCore:
             return left[int(rng.integers(len(left)))]
         return params  # a vast space with 64 misses in a row: give up on novelty
 
-    def _targets(self) -> Array:
+    def _targets(self, rng: np.random.Generator | None = None) -> Array:
+        if len(self._signs) > 1:  # a fresh random scalarisation of the objectives
+            rng = np.random.default_rng(self._seed) if rng is None else rng
+            return _warp(_parego(np.array(self._ys), rng))
         y = np.array(self._y)
         pruned = np.array(self._pruned)
         if pruned.any() and not pruned.all():
@@ -174,10 +206,12 @@ class BayesianCore:
         self, rng: np.random.Generator, pending: Mapping[int, Params], busy: set[Key]
     ) -> Params:
         enc = self._enc
-        x, y = np.array(self._x), self._targets()
+        x, y = np.array(self._x), self._targets(rng)
+        cons, feasible = self._constraints()
         if len(y) > _MAX_POINTS:
             keep = _subset(y, _MAX_POINTS, rng)
             x, y = x[keep], y[keep]
+            cons, feasible = cons[keep], feasible[keep]
         n = len(self._y)
         if self._theta is None or n - self._fitted_at >= max(1, self._fitted_at // 20):
             fit = _subset(y, _MAX_FIT, rng) if len(y) > _MAX_FIT else np.arange(len(y))
@@ -185,33 +219,77 @@ class BayesianCore:
             if self._theta is not None:
                 inits.insert(0, self._theta)
             self._theta = fit_theta(enc.kernel, x[fit], y[fit], inits, maxiter=100)
+            self._theta_c = [
+                fit_theta(enc.kernel, x[fit], _standard(c)[0][fit], inits[-1:], maxiter=50)
+                for c in cons.T
+            ]
             self._fitted_at = n
             logger.debug("Bayesian: GP hyper-parameters %s after %d trials", self._theta, n)
         posterior = Posterior(enc.kernel, self._theta, x, y)
-        best = float(y.min())
+        models: list[tuple[Posterior, float]] = []
+        for j, column in enumerate(cons.T):
+            standard, threshold = _standard(column)
+            theta = self._theta_c[j] if j < len(self._theta_c) else default_theta(enc.n_cols)
+            models.append((Posterior(enc.kernel, theta, x, standard), threshold))
+        # The incumbent is the best feasible trial; with none yet, only feasibility counts.
+        best: float | None = float(y[feasible].min()) if feasible.any() else None
         if pending:
             xp = np.array([enc.encode(params) for params in pending.values()])
             believed, _ = posterior.predict(xp)
             posterior = posterior.condition(xp, believed)
-            best = min(best, float(believed.min()))
+            models = [(m.condition(xp, m.predict(xp)[0]), t) for m, t in models]
+            if best is not None:
+                best = min(best, float(believed.min()))
 
         candidates: Array = np.vstack(
             [
                 enc.from_unit(rng.random((_N_RANDOM, enc.n_cols))),
-                self._local(x[np.argsort(y)[:_N_TOP]], posterior.lengthscales, rng),
+                self._local(
+                    x[np.argsort(np.where(feasible, y, y + 1e6))[:_N_TOP]],
+                    posterior.lengthscales,
+                    rng,
+                ),
             ]
         )
-        scores = acq.score(posterior, candidates, best)
+        scores = acq.score(posterior, candidates, best, models)
         starts = candidates[np.argsort(-scores, kind="stable")[:_N_STARTS]]
         prepare = (lambda xs: enc.activate(xs, enc.snap(xs))) if enc.space.is_conditional else None
-        refined = acq.refine(posterior, starts, best, enc.movable, enc.snap, prepare=prepare)
+        refined = acq.refine(
+            posterior,
+            starts,
+            best,
+            enc.movable,
+            enc.snap,
+            maxiter=15 if models else 60,  # each step costs a model per constraint more
+            prepare=prepare,
+            feasibility=models,
+        )
         pool: Array = np.vstack([refined, candidates])
-        scores = np.concatenate([acq.score(posterior, refined, best), scores])
+        scores = np.concatenate([acq.score(posterior, refined, best, models), scores])
         for i in np.argsort(-scores, kind="stable"):
             params = enc.decode(pool[i])
             if enc.key(params) not in busy:
                 return params
         return self._random_unseen(rng, busy)
+
+    def _constraints(self) -> tuple[Array, np.ndarray[tuple[int], np.dtype[np.bool_]]]:
+        """The constraint values (one column per constraint) and which rows are feasible.
+
+        Rows without constraint values (told before any had them) count as
+        feasible, with the column's mean as their value.
+        """
+        count = max((len(c) for c in self._cons if c is not None), default=0)
+        n = len(self._cons)
+        if count == 0:
+            return np.zeros((n, 0)), np.ones(n, dtype=bool)
+        values = np.full((n, count), np.nan)
+        for i, c in enumerate(self._cons):
+            if c is not None and len(c) == count:
+                values[i] = c
+        feasible = np.all(np.nan_to_num(values, nan=0.0) <= 0.0, axis=1)
+        means = np.nanmean(values, axis=0)
+        values = np.where(np.isnan(values), np.where(np.isnan(means), 0.0, means), values)
+        return values, feasible
 
     def _local(self, top: Array, lengthscales: Array, rng: np.random.Generator) -> Array:
         """Candidates around the best points: Gaussian steps of a random fraction of the
@@ -226,6 +304,25 @@ class BayesianCore:
                 flip = rng.random(len(rows)) < 0.2
                 out[flip, j] = rng.integers(k, size=int(flip.sum()))
         return enc.snap(out)
+
+
+def _parego(ys: Array, rng: np.random.Generator) -> Array:
+    """ParEGO's augmented Chebyshev scalarisation of minimisation ``ys`` with a random weight."""
+    low, high = ys.min(axis=0), ys.max(axis=0)
+    normal = (ys - low) / np.where(high > low, high - low, 1.0)
+    weights = rng.dirichlet(np.ones(ys.shape[1]))
+    weighted = normal * weights
+    out: Array = weighted.max(axis=1) + _RHO * weighted.sum(axis=1)
+    return out
+
+
+def _standard(values: Array) -> tuple[Array, float]:
+    """``values`` standardised, and where ``0`` (the feasibility threshold) lands."""
+    mean, std = float(values.mean()), float(values.std())
+    if not std > 1e-9 * max(1.0, abs(mean)):  # no spread to learn from: a unit scale
+        std = max(1.0, abs(mean))
+    out: Array = (values - mean) / std
+    return out, -mean / std
 
 
 def _subset(

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, overload
 from aiotune.errors import ConfigurationError, SpaceError
 from aiotune.history import History
 from aiotune.strategies.base import StrategyLike, suggest_function
-from aiotune.trial import Direction, Params, Trial, TrialStatus, TuningResult, is_better
+from aiotune.trial import Params, StudyDirection, Trial, TrialStatus, TuningResult, is_better
 
 if TYPE_CHECKING:
     from aiotune.space import Space
@@ -90,7 +90,9 @@ def check_warm_start(warm_start: object) -> tuple[WarmSource, ...]:
 
 
 def fitting_trials(
-    space: Space, direction: Direction, studies: Iterable[tuple[Direction, Iterable[Trial]]]
+    space: Space,
+    direction: StudyDirection,
+    studies: Iterable[tuple[StudyDirection, Iterable[Trial]]],
 ) -> tuple[Trial, ...]:
     """The complete, scored trials of earlier ``studies`` whose params fit ``space``.
 
@@ -108,7 +110,7 @@ def fitting_trials(
                 f"{direction} it",
             )
         for trial in trials:
-            if trial.status is not TrialStatus.COMPLETE or trial.score is None:
+            if trial.status is not TrialStatus.COMPLETE or not trial.scores:
                 continue
             total += 1
             try:
@@ -228,11 +230,17 @@ class WarmHistory(History):
         self._live = live
         self._warm = tuple(warm)
         self._warm_best: Trial | None = None
+        direction = self.direction  # several objectives (a tuple): no single best
         for trial in self._warm:
-            if trial.score is not None and (
-                self._warm_best is None
-                or self._warm_best.score is None
-                or is_better(trial.score, self._warm_best.score, self.direction)
+            if (
+                isinstance(direction, str)
+                and trial.score is not None
+                and trial.feasible
+                and (
+                    self._warm_best is None
+                    or self._warm_best.score is None
+                    or is_better(trial.score, self._warm_best.score, direction)
+                )
             ):
                 self._warm_best = trial
 
@@ -252,7 +260,7 @@ class WarmHistory(History):
         live, warm = self._live.best, self._warm_best
         if live is None or live.score is None:
             return warm
-        if warm is None or warm.score is None:
+        if warm is None or warm.score is None or not isinstance(self.direction, str):
             return live
         return warm if is_better(warm.score, live.score, self.direction) else live
 

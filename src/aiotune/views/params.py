@@ -195,7 +195,7 @@ VIRIDIS = ["#440154", "#414487", "#2a788e", "#22a884", "#7ad151", "#fde725"]
 
 
 def _parallel(
-    axes: dict[str, _Axis], done: list[Trial], best: Trial | None, direction: str
+    axes: dict[str, _Axis], done: list[Trial], best: Trial | None, direction: object
 ) -> Figure | None:
     """Parallel coordinates drawn as SVG lines (Plotly's parcoords needs WebGL, slow to emulate).
 

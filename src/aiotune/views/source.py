@@ -25,7 +25,7 @@ from aiotune.history import History
 from aiotune.journal import read_journal
 from aiotune.journal.format import decode_header, decode_trial, parse_line, same_study
 from aiotune.space import Space
-from aiotune.trial import Direction, Params, Trial, TuningResult
+from aiotune.trial import Params, StudyDirection, Trial, TuningResult
 
 PathLike = str | os.PathLike[str]
 
@@ -47,7 +47,7 @@ class Snapshot:
     """
 
     trials: tuple[Trial, ...]
-    direction: Direction
+    direction: StudyDirection
     space: Space | None = None
     pending: Mapping[int, Params] | None = None
     origins: tuple[str, ...] = ()
@@ -80,7 +80,7 @@ class LiveStudy(Protocol):
         """The search space."""
 
     @property
-    def direction(self) -> Direction:
+    def direction(self) -> StudyDirection:
         """``"maximize"`` or ``"minimize"``."""
 
 
@@ -289,7 +289,7 @@ class JournalFollower:
     def _reset(self) -> None:
         self.header: dict[str, Any] | None = None
         self.space: Space | None = None
-        self.direction: Direction = "maximize"
+        self.direction: StudyDirection = "maximize"
         self.trials: dict[int, Trial] = {}
         self._offset = 0
         self._lineno = 0

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from aiotune.trial import Direction, Trial, TrialStatus, best_of, is_better
+from aiotune.trial import StudyDirection, Trial, TrialStatus, best_of, is_better
 
 IMPORTANCE_BINS = 10
 
@@ -31,9 +31,12 @@ def status_counts(trials: Sequence[Trial]) -> dict[str, int]:
     return counts
 
 
-def best(trials: Sequence[Trial], direction: Direction) -> Trial | None:
-    """The best complete trial (lowest number among ties), or ``None``."""
-    return best_of(tuple(trials), direction)
+def best(trials: Sequence[Trial], direction: StudyDirection) -> Trial | None:
+    """The best feasible complete trial (lowest number among ties), or ``None``.
+
+    ``None`` for a multi-objective study: its trials have no single score.
+    """
+    return best_of(tuple(trials), direction) if isinstance(direction, str) else None
 
 
 def scored(trials: Sequence[Trial]) -> list[Trial]:
@@ -41,18 +44,18 @@ def scored(trials: Sequence[Trial]) -> list[Trial]:
     return [t for t in trials if t.is_complete and t.score is not None]
 
 
-def top(trials: Sequence[Trial], direction: Direction, k: int = 10) -> list[Trial]:
+def top(trials: Sequence[Trial], direction: StudyDirection, k: int = 10) -> list[Trial]:
     """The ``k`` best complete trials, best first (ties: lower number first)."""
     sign = -1.0 if direction == "maximize" else 1.0
     return sorted(scored(trials), key=lambda t: (sign * (t.score or 0.0), t.number))[:k]
 
 
-def best_so_far(trials: Sequence[Trial], direction: Direction) -> list[float | None]:
+def best_so_far(trials: Sequence[Trial], direction: StudyDirection) -> list[float | None]:
     """For each trial in order, the best score among it and those before it."""
     out: list[float | None] = []
     current: float | None = None
     for trial in trials:
-        if trial.is_complete and trial.score is not None:
+        if trial.is_complete and trial.score is not None and isinstance(direction, str):
             if current is None or is_better(trial.score, current, direction):
                 current = trial.score
         out.append(current)
