@@ -34,15 +34,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import math
 import os
-import platform
 import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from _machine import machine
 
 import aiotune as at
 
@@ -267,18 +267,6 @@ async def one_study(task: Task, method: str, seed: int, budget: int) -> list[flo
     if method == "TPE":
         return await asyncio.to_thread(run_optuna, task, seed, budget)
     return await run_aiotune(task, method, seed, budget)
-
-
-def machine() -> str:
-    """Date, core count, CPU model and load, for the record."""
-    model = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as info:
-            model = next(line.split(":", 1)[1].strip() for line in info if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return f"{datetime.date.today()}, {os.cpu_count()} cores (nproc), {model}, load {load}"
 
 
 async def main(args: argparse.Namespace) -> None:

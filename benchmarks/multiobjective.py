@@ -40,14 +40,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import math
-import os
-import platform
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from _machine import machine
 
 import aiotune as at
 from aiotune.trial import hypervolume
@@ -209,18 +208,6 @@ async def one_study(problem: Problem, method: str, seed: int, budget: int) -> li
 
 
 # -- the table --------------------------------------------------------------------------
-
-
-def machine() -> str:
-    """Date, core count, CPU model and load, for the record."""
-    model = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as info:
-            model = next(line.split(":", 1)[1].strip() for line in info if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return f"{datetime.date.today()}, {os.cpu_count()} cores (nproc), {model}, load {load}"
 
 
 def _fmt(x: float) -> str:

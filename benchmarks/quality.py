@@ -27,10 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import math
-import os
-import platform
 import statistics
 import time
 import zlib
@@ -39,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from _machine import machine
 
 import aiotune as at
 from aiotune.strategies import Bayesian, StrategyLike, suggest_function
@@ -288,17 +286,6 @@ def run_optuna(problem: Problem, seed: int, budget: int) -> Run:
 
 
 # -- the table --------------------------------------------------------------------------
-
-
-def machine() -> str:
-    """Date, core count and CPU model, for the record."""
-    model = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as info:
-            model = next(line.split(":", 1)[1].strip() for line in info if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    return f"{datetime.date.today()}, {os.cpu_count()} cores (nproc), {model}"
 
 
 def _fmt(x: float) -> str:
