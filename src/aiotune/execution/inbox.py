@@ -91,17 +91,6 @@ class ReportInbox:
             self._in_loop(self._on_report, number, step, value)
         return prune
 
-    def call_locked(self, callback: Callable[..., object], *args: Any) -> None:
-        """Call ``callback(*args)`` under the lock ``decide`` runs under; log its errors.
-
-        For the pruner state's ``finish``, which must not interleave with ``decide``.
-        """
-        with self._lock:
-            try:
-                callback(*args)
-            except Exception:
-                logger.exception("%r failed; ignored", callback)
-
     def _in_loop(self, callback: Callable[..., None], *args: Any) -> None:
         if threading.get_ident() == self._loop_thread:
             callback(*args)
