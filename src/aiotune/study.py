@@ -44,7 +44,7 @@ from aiotune.observers._fanout import Fanout
 from aiotune.observers.base import StudyHandle
 from aiotune.pruning import Pruner, PrunerState
 from aiotune.space import Space
-from aiotune.strategies import StrategyLike, suggest_function
+from aiotune.strategies import StrategyLike, suggest_function, yields_valid_params
 from aiotune.strategies.primed import WarmSource, fitting_trials, primed
 from aiotune.trial import (
     ConstraintsFunction,
@@ -104,6 +104,7 @@ class _Live:
         "pumps",
         "running",
         "timers",
+        "trusted",
     )
 
     def __init__(
@@ -118,6 +119,7 @@ class _Live:
         self.pulling: anyio.CancelScope | None = None
         self.running: anyio.CancelScope | None = None
         self.timers: list[anyio.CancelScope] = []
+        self.trusted = False  # the strategy's params need no check (a built-in one)
 
 
 class Study:
@@ -386,7 +388,8 @@ class Study:
         if self._stop_reason is not None:
             return None
         try:
-            params = self.space.validate(params)
+            if not live.trusted:
+                params = self.space.validate(params)
         except Exception as exc:
             problem = str(exc) if isinstance(exc, SpaceError) else "not a params dict"
             name = getattr(self.strategy, "__qualname__", None) or repr(self.strategy)
@@ -502,6 +505,7 @@ class Study:
             await anyio.to_thread.run_sync(_warm_start, pruning, self._history.trials)
         generator = self._start_strategy(primed(config.strategy, config.initial, warm))
         live = _Live(generator, pruning, Fanout(config.observers, self._handle, self._fail))
+        live.trusted = yields_valid_params(config.strategy)
         await live.pumps.__aenter__()
         self._live = live
         try:

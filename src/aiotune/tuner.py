@@ -317,66 +317,57 @@ class Tuner:
             return running.trials.cancel_called or study._error is not None
 
     async def _launch(self, plan: TrialPlan, running: _Running) -> None:
-        """Ask the study for params whenever a slot is free; run each trial in its own task.
+        """Run ``concurrency`` slots, each asking the study for params and running them.
 
-        A batch of asks could go to one executor job here, each told on its own.
+        The slots take turns asking (one ask at a time, so trial numbers and a
+        strategy's view of what is in flight stay exact); each then runs its
+        trial, or its batch of trials, and tells the study before asking again.
         """
-        study, max_trials = self._study, self._config.max_trials
-        history = study.history
-        slots = anyio.Semaphore(self._config.concurrency, fast_acquire=True)
+        pull_lock = anyio.Lock(fast_acquire=True)
         batch = None if self._config.is_async else self._config.batch
-        sizer = None if batch is None else BatchSizer(batch)
-        async with anyio.create_task_group() as trials:
-            # stop() cancels this scope: launching ends wherever it waits (for a free
-            # slot, or on a strategy waiting for results); trials in flight go on.
-            with anyio.CancelScope() as pulling:
-                study._watch_pulling(pulling)
-                while True:
-                    if max_trials is not None and len(history) + len(history.pending) >= max_trials:
-                        study._stopped("max_trials reached")
-                        break
-                    await slots.acquire()
-                    if sizer is not None:  # several trials per executor job
-                        if not await self._launch_batch(plan, running, slots, sizer, trials):
-                            break
-                        continue
-                    pulled = await study._next()
-                    if pulled is None:
-                        break
-                    trials.start_soon(self._trial, plan, running, *pulled, slots)
-            study._watch_pulling(None)
+        async with anyio.create_task_group() as slots:
+            for _ in range(self._config.concurrency):
+                sizer = None if batch is None else BatchSizer(batch)
+                slots.start_soon(self._slot, plan, running, pull_lock, sizer)
 
-    async def _launch_batch(
+    async def _slot(
         self,
         plan: TrialPlan,
         running: _Running,
-        slots: anyio.Semaphore,
-        sizer: BatchSizer,
-        trials: TaskGroup,
-    ) -> bool:
-        """Ask for a batch of params and start it; return whether to go on launching."""
+        pull_lock: anyio.Lock,
+        sizer: BatchSizer | None,
+    ) -> None:
+        """One trial slot: ask, run, tell, until the study stops launching trials."""
         study, max_trials = self._study, self._config.max_trials
         history = study.history
-        left = None if max_trials is None else max_trials - len(history) - len(history.pending)
-        wanted = sizer.size(left)
-        items: list[tuple[int, Params]] = []
-        while len(items) < wanted:
-            pulled = await study._next()
-            if pulled is None:
-                break
-            items.append(pulled)
-        if items:
-            trials.start_soon(self._batch, plan, running, items, slots, sizer)
-        else:
-            slots.release()
-        return len(items) == wanted
+        while True:
+            items: list[tuple[int, Params]] = []
+            async with pull_lock:
+                left = (
+                    None if max_trials is None else max_trials - len(history) - len(history.pending)
+                )
+                if left is not None and left <= 0:
+                    study._stopped("max_trials reached")
+                    return
+                wanted = 1 if sizer is None else sizer.size(left)
+                # stop() cancels this scope: the wait on the strategy ends, trials go on.
+                with anyio.CancelScope() as pulling:
+                    study._watch_pulling(pulling)
+                    while len(items) < wanted and (pulled := await study._next()) is not None:
+                        items.append(pulled)
+                study._watch_pulling(None)
+            if sizer is not None and items:
+                await self._batch(plan, running, items, sizer)
+            elif items:
+                await self._trial(plan, running, *items[0])
+            if len(items) < wanted:  # the study stopped, or the strategy is exhausted
+                return
 
     async def _batch(
         self,
         plan: TrialPlan,
         running: _Running,
         items: list[tuple[int, Params]],
-        slots: anyio.Semaphore,
         sizer: BatchSizer,
     ) -> None:
         def tell(trial: Trial) -> None:
@@ -387,17 +378,8 @@ class Tuner:
             await run_batch(plan, items, tell)
         except Exception as exc:  # an aiotune bug, or the executor closed: fail the study
             self._study._fail(exc)
-        finally:
-            slots.release()
 
-    async def _trial(
-        self,
-        plan: TrialPlan,
-        running: _Running,
-        number: int,
-        params: Params,
-        slots: anyio.Semaphore,
-    ) -> None:
+    async def _trial(self, plan: TrialPlan, running: _Running, number: int, params: Params) -> None:
         try:
             trial = await run_trial(plan, number, params)
         except anyio.get_cancelled_exc_class():
@@ -407,8 +389,6 @@ class Tuner:
             logger.exception("internal error running trial %d", number)
             self._study._fail(exc)
             return
-        finally:
-            slots.release()  # the launch loop wakes only at its next await: after _tell
         self._tell(running, trial)
 
     def _tell(self, running: _Running, trial: Trial) -> None:

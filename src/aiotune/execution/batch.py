@@ -15,8 +15,11 @@ What befalls a batch befalls only the trials it hit:
 * a trial that runs over ``trial_timeout`` is recorded ``timeout``; its
   worker is killed (that is the only way to stop it), and the trials of the
   batch that had not run yet go to a new batch;
-* a worker that dies fails the trial it was running (the first whose outcome
-  had not come back) with that error; the trials after it go to a new batch;
+* a worker that dies while running a batch fails no trial outright: the
+  outcomes of a batch travel in chunks, so which trial it was running is not
+  known. Every trial without an outcome runs again alone, one per job, and
+  the one whose worker dies there is failed with that error (a trial that
+  kills its worker thus runs twice);
 * a ``MemoryError`` under ``trial_memory_limit`` fails its trial and ends
   the batch there (the worker retires); the rest go to a new batch;
 * a failed trial with ``retries`` left runs again in a later batch.
@@ -120,13 +123,20 @@ async def run_batch(
         told.add(item.number)
         tell(trial)
 
+    alone: list[_Item] = []  # after a worker died mid-batch: these run one per job
     try:
-        while todo:
-            batch, todo[:] = list(todo), []
-            leftover = await _run_once(plan, batch, record)
-            todo[:0] = leftover
+        while todo or alone:
+            if alone:
+                batch = [alone.pop(0)]
+            else:
+                batch, todo[:] = list(todo), []
+            leftover, died = await _run_once(plan, batch, record)
+            if died:
+                alone[:0] = leftover
+            else:
+                todo[:0] = leftover
     except anyio.get_cancelled_exc_class():
-        for item in todo:
+        for item in todo + alone:
             if item.number not in told:
                 plan.inbox.watch(item.number)  # not in flight: nothing was kept
         for number, params in items:
@@ -137,8 +147,9 @@ async def run_batch(
 
 async def _run_once(
     plan: TrialPlan, batch: list[_Item], record: Callable[[_Item, Trial], None]
-) -> list[_Item]:
-    """One batch job; return the items that did not run (for a new batch)."""
+) -> tuple[list[_Item], bool]:
+    """One batch job; return the items that did not run, and whether its worker died
+    with more than one of them left (they then run again one per job)."""
     loop = asyncio.get_running_loop()
     announce = plan.remote_channel is not None or (
         plan.timeout is not None and plan.starts_reported
@@ -198,7 +209,7 @@ async def _run_once(
         for index, (item, call) in enumerate(zip(batch, calls, strict=True)):
             done[index] = True
             record(item, _record(item, await call.run_async(), plan))
-        return []
+        return [], False
     future.add_done_callback(lambda _: changed.set())
     try:
         while not future.done():
@@ -229,23 +240,24 @@ async def _run_once(
         raise
     if future.cancelled():
         drain()
-        return _not_run(plan, batch, done)
+        return _not_run(plan, batch, done), False
     drain()
     try:
         results = future.result()
-    except Exception as exc:  # the worker died: the first trial without an outcome was running
-        crashed = next((i for i, d in enumerate(done) if not d), None)
-        if crashed is not None:
-            done[crashed] = True
-            item = batch[crashed]
-            error = ErrorInfo.from_exception(exc)
-            record(item, _record(item, error, plan))
-        return _not_run(plan, batch, done)
+    except Exception as exc:  # the worker died running one of the trials without an outcome
+        left = [i for i, d in enumerate(done) if not d]
+        if len(left) > 1:
+            return _not_run(plan, batch, done), True
+        if left:
+            done[left[0]] = True
+            item = batch[left[0]]
+            record(item, _record(item, ErrorInfo.from_exception(exc), plan))
+        return [], False
     for index, result in enumerate(results):
         if result is not None and not done[index]:
             done[index] = True
             record(batch[index], _record(batch[index], result, plan))
-    return _not_run(plan, batch, done)
+    return _not_run(plan, batch, done), False
 
 
 def _record(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from typing import Any, Final, Literal
@@ -46,7 +47,9 @@ class JsonlWriter:
     :class:`~aiotune.JournalError` naming the holder's host and pid (kept in
     ``<path>.lock`` while the lock is held). Readers never take the lock.
 
-    Each batch of finished trials is written with one write and a flush; with
+    Each batch of finished trials is written with one write and a flush, at
+    most one write every :attr:`WRITE_INTERVAL` seconds: trials finishing
+    faster than that wait (that long at most) to share a write; with
     ``durability="fsync"`` the file is also fsynced, so a recorded trial
     survives a power cut, not only a crash of the process. ``cancelled``
     trials are never written: they run again when the study is resumed.
@@ -57,12 +60,16 @@ class JsonlWriter:
 
     critical = True
 
+    WRITE_INTERVAL = 0.005
+    """Seconds between two writes at least: quick trials share one write (and thread hop)."""
+
     def __init__(self, path: str | os.PathLike[str], *, durability: Durability = "flush") -> None:
         self._path = os.fspath(path)
         self._durability: Durability = check_choice("durability", durability, ("flush", "fsync"))
         self._file: AsyncFileIO | None = None
         self._lock: WriterLock | None = None
         self._study: object = None  # the study being written, while the file is open
+        self._written_at = -math.inf  # when the last write ended (anyio's clock)
 
     @property
     def path(self) -> str:
@@ -133,7 +140,10 @@ class JsonlWriter:
             return
         if self._file is None:
             await self.on_start(tuner)
+        if (wait := self._written_at + self.WRITE_INTERVAL - anyio.current_time()) > 0:
+            await anyio.sleep(wait)  # the trials finishing meanwhile go in the next write
         await self._write(b"".join(lines))
+        self._written_at = anyio.current_time()
 
     async def on_finish(self, result: TuningResult) -> None:
         """Close the journal, releasing its lock (everything recorded is already flushed)."""

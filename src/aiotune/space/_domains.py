@@ -49,6 +49,8 @@ def _each(items: Mapping[str, _T], op: Callable[[str, _T], Any]) -> dict[str, An
 
 
 def _is_real(x: object) -> bool:
+    if type(x) is float or type(x) is int:  # the common case, without the ABC check
+        return True
     return isinstance(x, numbers.Real) and not isinstance(x, bool | np.bool_)
 
 

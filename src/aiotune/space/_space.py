@@ -307,9 +307,13 @@ class Space(Mapping[str, Domain]):
     def from_unit(self, u: Sequence[float] | np.ndarray[Any, Any]) -> dict[str, Any]:
         """The params at unit-cube point ``u`` (coordinates are clipped into ``[0, 1]``);
         the coordinates of parameters left inactive are ignored (they may be ``nan``)."""
-        if (vector := np.asarray(u, dtype=np.float64)).shape != (len(self),):
+        if isinstance(u, list) and len(u) == len(self):  # the common case, without numpy
+            coordinates = u
+        elif (vector := np.asarray(u, dtype=np.float64)).shape == (len(self),):
+            coordinates = vector.tolist()
+        else:
             raise _bad(f"expected a unit vector of shape ({len(self)},), got {vector.shape}")
-        xs = dict(zip(self._domains, vector.tolist(), strict=True))
+        xs = dict(zip(self._domains, coordinates, strict=True))
         if not self._conditions:
             return _each(self._domains, lambda name, domain: domain.from_unit(xs[name]))
         out: dict[str, Any] = {}

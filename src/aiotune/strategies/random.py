@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import struct
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING
-
-import numpy as np
 
 from aiotune._checks import check_seed
 from aiotune.strategies.base import drive
@@ -15,20 +15,38 @@ if TYPE_CHECKING:
     from aiotune.history import History
     from aiotune.space import Space
 
+_WORDS = struct.Struct("<8Q")  # one 64-byte BLAKE2b digest: eight 64-bit words
+_ULP = 2.0**-53
+
 
 class RandomCore:
-    """The ask/tell core of :class:`Random`: trial ``k`` samples a stream seeded by (seed, k)."""
+    """The ask/tell core of :class:`Random`: trial ``k``'s params depend on (seed, k) alone.
+
+    Trial ``k`` gets the point ``space.from_unit(u)`` of the unit cube, with
+    ``u[i]`` the ``i``-th 64-bit word of BLAKE2b keyed by the seed over
+    ``b"k:block"`` (eight words per block), keeping its top 53 bits: a
+    counter-based stream, so no generator is built or advanced per trial.
+    """
 
     def __init__(self, space: Space, seed: int) -> None:
         self._space = space
-        self._seed = seed
+        self._key = hashlib.blake2b(b"aiotune.Random:%d" % seed).digest()
+        self._blocks = -(-len(space) // 8)
 
     def tell(self, trial: Trial) -> None:
         """Random search learns nothing from results."""
 
     def ask(self, number: int, pending: Mapping[int, Params]) -> Params:
         """The params of trial ``number``: the same for the same seed, whatever else ran."""
-        return self._space.sample(np.random.default_rng([self._seed, number]))
+        return self._space.from_unit(self.units(number))
+
+    def units(self, number: int) -> list[float]:
+        """Trial ``number``'s point of the unit cube, one coordinate per parameter."""
+        words: list[int] = []
+        for block in range(self._blocks):
+            digest = hashlib.blake2b(b"%d:%d" % (number, block), key=self._key).digest()
+            words.extend(_WORDS.unpack(digest))
+        return [(word >> 11) * _ULP for word in words[: len(self._space)]]
 
 
 class Random:

@@ -24,6 +24,7 @@ import enum
 import logging
 import multiprocessing.connection  # imports multiprocessing.util: its atexit hook runs after ours
 import os
+import selectors
 import signal
 import threading
 import time
@@ -210,6 +211,7 @@ class Manager:
         self.broken: BaseException | None = None
         self.thread: threading.Thread | None = None
         self._wake_r = self._wake_w = -1
+        self._selector: selectors.BaseSelector  # made with the thread
         self._woken = False
         self._closed = False
         # management thread only (read by statistics() as a snapshot)
@@ -263,6 +265,7 @@ class Manager:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
+        self._selector = selectors.DefaultSelector()
         self.thread = threading.Thread(target=self._run, name="aiotune-worker-pool", daemon=True)
         live_managers.add(self)
         try:
@@ -273,6 +276,7 @@ class Manager:
             self.pending.clear()
             os.close(self._wake_r)
             os.close(self._wake_w)
+            self._selector.close()
             raise
 
     def _wake(self) -> None:  # with lock held
@@ -392,29 +396,43 @@ class Manager:
         return True
 
     def _wait(self) -> None:
-        objects: list[Connection | int] = [self._wake_r]
-        by_conn: dict[Connection, _Worker] = {}
-        by_sentinel: dict[int, _Worker] = {}
+        """Wait for a message, a worker's exit, a wake-up or a deadline, and handle them.
+
+        The selector persists across waits (one ``epoll_wait`` per wait, not a
+        new selector with every file registered again): :meth:`_watch` keeps
+        its registrations in step with the workers.
+        """
         timeout: float | None = None
         now = time.monotonic()
         for worker in self.workers:
-            if worker.conn is not None:
-                objects.append(worker.conn)
-                by_conn[worker.conn] = worker
-            objects.append(worker.process.sentinel)
-            by_sentinel[worker.process.sentinel] = worker
             if worker.deadline is not None:
                 left = max(0.0, worker.deadline - now)
                 timeout = left if timeout is None else min(timeout, left)
-        ready = multiprocessing.connection.wait(objects, timeout)
-        for obj in ready:  # messages first: a job may have finished just before its worker died
-            if isinstance(obj, Connection) and by_conn[obj].conn is obj:
-                self._receive(by_conn[obj])
-        for obj in ready:
-            if isinstance(obj, int) and obj in by_sentinel:
-                self._worker_exited(by_sentinel[obj])
+        self._watch()
+        ready = [key.data for key, _ in self._selector.select(timeout)]
+        for kind, worker in ready:  # messages first: a job may end just before its worker dies
+            if kind == "message" and worker.conn is not None:
+                self._receive(worker)
+        for kind, worker in ready:
+            if kind == "exit" and worker in self.workers:
+                self._worker_exited(worker)
         if timeout is not None:
             self._check_deadlines()
+
+    def _watch(self) -> None:
+        """Register each worker's pipe and exit sentinel, and only those, with the selector."""
+        wanted: dict[int, tuple[str, _Worker | None]] = {self._wake_r: ("wake", None)}
+        for worker in self.workers:
+            if worker.conn is not None:
+                wanted[worker.conn.fileno()] = ("message", worker)
+            wanted[worker.process.sentinel] = ("exit", worker)
+        registered = self._selector.get_map()
+        for key in list(registered.values()):
+            if wanted.get(key.fd) != key.data:  # gone, or its number reused by another file
+                self._selector.unregister(key.fd)
+        for fd, data in wanted.items():
+            if fd not in registered:
+                self._selector.register(fd, selectors.EVENT_READ, data)
 
     def _receive(self, worker: _Worker) -> None:
         assert worker.conn is not None
@@ -476,18 +494,19 @@ class Manager:
     def _forward_item(self, worker: _Worker, data: bytes) -> None:
         assert worker.job is not None
         try:
-            job_id, index, value = wire.read_item(data)
+            job_id, items = wire.read_items(data)
         except Exception:
-            _logger.exception("aiotune worker pool: a batch item could not be unpickled")
+            _logger.exception("aiotune worker pool: batch items could not be unpickled")
             return
         on_item = worker.job.on_item
         if job_id != worker.job_id or on_item is None:
             self._protocol_error(worker, wire.ITEM)
             return
-        try:
-            on_item(index, value)
-        except Exception:
-            _logger.exception("aiotune worker pool: a job's on_item() raised")
+        for index, value in items:
+            try:
+                on_item(index, value)
+            except Exception:
+                _logger.exception("aiotune worker pool: a job's on_item() raised")
 
     def _protocol_error(self, worker: _Worker, kind: bytes) -> None:
         _logger.error(
@@ -657,6 +676,7 @@ class Manager:
                 jobs = self.pending.clear()
                 os.close(self._wake_r)
                 os.close(self._wake_w)
+                self._selector.close()
             for job in jobs:
                 self._close_job(job)
             live_managers.discard(self)

@@ -13,7 +13,7 @@ first byte says what it is::
       R                                                   ready for jobs
       S + pickle((number, worker))                        ReportChannel.started
       P + pickle((number, step, value))                   ReportChannel.report; then wait
-      I + job id + pickle((index, value))                 one item of a batch job is done
+      I + job id + pickle([(index, value), ...])          items of a batch job are done
       D + job id + \\x01 + pickle(result)                 the job returned
       D + job id + \\x00 + pickle(error)                  the job raised
       X ...                                               as D, and this worker exits after it
@@ -110,15 +110,15 @@ def read_report(message: bytes) -> tuple[int, int, float]:
     return int(number), int(step), float(value)
 
 
-def item_message(job: bytes, index: int, value: Any) -> bytes:
-    """Item ``index`` of batch job ``job`` ended with ``value`` (raises if it does not pickle)."""
-    return b"".join((ITEM, job, pickle.dumps((index, value), _PROTOCOL)))
+def items_message(job: bytes, items: list[tuple[int, Any]]) -> bytes:
+    """Items ``(index, value)`` of batch job ``job`` have ended (raises if they do not pickle)."""
+    return b"".join((ITEM, job, pickle.dumps(items, _PROTOCOL)))
 
 
-def read_item(message: bytes) -> tuple[bytes, int, Any]:
-    """The job id, item index and value of an ``I`` message (unpickling may raise)."""
-    index, value = pickle.loads(memoryview(message)[1 + ID_SIZE :])
-    return message[1 : 1 + ID_SIZE], int(index), value
+def read_items(message: bytes) -> tuple[bytes, list[tuple[int, Any]]]:
+    """The job id and the ``(index, value)`` items of an ``I`` message (unpickling may raise)."""
+    items = pickle.loads(memoryview(message)[1 + ID_SIZE :])
+    return message[1 : 1 + ID_SIZE], [(int(index), value) for index, value in items]
 
 
 def done_message(job: bytes, ok: bool, body: bytes, *, retire: bool = False) -> bytes:

@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -29,32 +30,92 @@ class PipeChannel:
     """The :class:`~aiotune.execution.channel.ReportChannel` installed in a worker.
 
     ``started`` sends a message; ``report`` sends one and blocks for the
-    parent's one-byte answer; ``item_done`` sends one finished item of the
-    running batch job. A lock keeps the pipe's messages whole when an
-    objective reports from several threads.
+    parent's one-byte answer. ``item_done`` keeps a finished item of the
+    running batch job; kept items travel together, at most :attr:`FLUSH_AFTER`
+    seconds after the first of them finished (a background thread sees to
+    that while a long item runs), and always before any other message of the
+    job and before its end, so the parent sees everything in order. A lock
+    keeps the pipe's messages whole when an objective reports from several
+    threads.
     """
+
+    FLUSH_AFTER = 0.005
+    """Seconds a finished batch item may wait to travel with the next ones."""
 
     def __init__(self, conn: Connection, lock: threading.Lock) -> None:
         self._conn = conn
         self._lock = lock
+        self._items: list[tuple[int, Any]] = []
+        self._first_at = 0.0  # when the oldest kept item finished (monotonic clock)
+        self._kept = threading.Condition(lock)  # notified when the first item is kept
+        self._flusher: threading.Thread | None = None
+        self._last_at = 0.0  # when the job began or its last item finished
         self.job = b""  # the id of the job this worker is running
 
     def started(self, number: int, worker: str) -> None:
         message = wire.started_message(number, worker)
         with self._lock:
+            self._send_items()
             self._conn.send_bytes(message)
 
     def report(self, number: int, step: int, value: float) -> bool:
         message = wire.report_message(number, step, value)
         with self._lock:
+            self._send_items()
             self._conn.send_bytes(message)
             return wire.read_answer(self._conn.recv_bytes())
 
+    def begin(self, job: bytes) -> None:
+        """Job ``job`` starts running."""
+        self.job = job
+        self._last_at = time.monotonic()
+
     def item_done(self, index: int, value: Any) -> None:
-        """Send item ``index`` of the running batch job (raises if ``value`` does not pickle)."""
-        message = wire.item_message(self.job, index, value)
+        """Keep item ``index`` of the running batch job, to send with the next ones.
+
+        An item that took :attr:`FLUSH_AFTER` or more is sent at once, with
+        those kept before it: only quick items wait for company.
+        """
+        now = time.monotonic()
+        quick, self._last_at = now - self._last_at < self.FLUSH_AFTER, now
         with self._lock:
+            if not self._items:
+                self._first_at = now
+                if self._flusher is None:
+                    self._flusher = threading.Thread(
+                        target=self._flush_late, name="aiotune-items", daemon=True
+                    )
+                    self._flusher.start()
+                self._kept.notify()
+            self._items.append((index, value))
+            if not quick or now - self._first_at >= self.FLUSH_AFTER:
+                self._send_items()
+
+    def send(self, message: bytes) -> None:
+        """Send ``message`` (the end of a job) after the items kept so far."""
+        with self._lock:
+            self._send_items()
             self._conn.send_bytes(message)
+
+    def _send_items(self) -> None:  # with the lock held
+        if self._items:
+            items, self._items = self._items, []
+            self._conn.send_bytes(wire.items_message(self.job, items))
+
+    def _flush_late(self) -> None:
+        """Send kept items that have waited too long (while a long item runs)."""
+        with self._lock:
+            while True:
+                while not self._items:
+                    self._kept.wait()
+                late = self._first_at + self.FLUSH_AFTER - time.monotonic()
+                if late > 0:
+                    self._kept.wait(late)
+                elif self._items:
+                    try:
+                        self._send_items()
+                    except OSError:
+                        return  # the parent is gone: the main loop finds out too
 
 
 def main(conn: Connection, memory_limit: int | None) -> None:
@@ -80,8 +141,7 @@ def main(conn: Connection, memory_limit: int | None) -> None:
             retire = channel.take_exit_request()
             reply = wire.done_message(pipe.job, ok, body, retire=retire)
             del body
-            with lock:
-                conn.send_bytes(reply)
+            pipe.send(reply)
             if retire:
                 return
     except (EOFError, BrokenPipeError, ConnectionResetError):
@@ -93,7 +153,7 @@ def main(conn: Connection, memory_limit: int | None) -> None:
 
 def _run(pipe: PipeChannel, message: bytes) -> tuple[bool, bytes]:
     """Run one job message; return whether it returned, and its packed result or error."""
-    pipe.job = message[1 : 1 + wire.ID_SIZE]
+    pipe.begin(message[1 : 1 + wire.ID_SIZE])
     try:
         _, (fn, args, kwargs) = wire.read_job(message)
         result = fn(*args, **kwargs)
