@@ -11,8 +11,8 @@ are told back::
         while (trial := await study.ask()) is not None:
             await study.tell(trial.number, evaluate(trial.params))
 
-:class:`~aiotune.Tuner` is a Study plus an executor and a launch loop: it
-asks, runs each trial, and tells the study each finished record, through the
+:class:`~aiotune.Tuner` is a Study plus an executor and trial slots: they
+ask, run each trial, and tell the study each finished record, through the
 same code paths.
 """
 
@@ -89,7 +89,7 @@ class _Live:
     """A study's running state: made when it opens, dropped when it closes.
 
     ``pulling`` is the cancel scope around whatever waits on the strategy (one
-    ``ask``, or a Tuner's whole launch loop): :meth:`Study.stop` cancels it.
+    ``ask``, or a Tuner slot's turn at asking): :meth:`Study.stop` cancels it.
     ``running`` is the scope of trials being evaluated by a Tuner: a failure
     of the study cancels it too.
     """

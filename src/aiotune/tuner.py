@@ -2,10 +2,11 @@
 
 A Tuner is a :class:`~aiotune.study.Study` (history, strategy, observers,
 pruner, journal) plus where and how trials run. One task group per study:
-the launch loop asks the study for params (from this one task only) whenever
-a trial slot is free, runs each trial in its own task, and tells the study
-each finished record, which also goes to the caller's ``stream()``. Nothing
-started here outlives ``run()``. See docs/architecture.md.
+``concurrency`` slot tasks take turns asking the study for params (one ask
+at a time), each runs what it was given (a trial, or a batch of them) and
+tells the study each finished record, which also goes to the caller's
+``stream()``, then asks again. Nothing started here outlives ``run()``. See
+docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -280,7 +281,7 @@ class Tuner:
             self._result = self._study._result
 
     async def _run_trials(self, running: _Running) -> bool:
-        """Start the executor, run the launch loop; return whether the study was cut short."""
+        """Start the executor, run the trial slots; return whether the study was cut short."""
         config, study = self._config, self._study
         inbox = ReportInbox(
             asyncio.get_running_loop(),
