@@ -1,10 +1,11 @@
 """Several trials per executor round trip, for cheap objectives: :func:`run_batch`.
 
-A :class:`BatchCall` carries the :class:`~aiotune.execution.call.TrialCall`
-of several trials to one executor job, which runs them one after the other.
-Each trial's :class:`~aiotune.execution.call.Outcome` comes back as soon as
-it is known, not with the batch: in a worker of aiotune's pool as one pipe
-message per trial (the job's ``on_item``), in a thread by calling
+A :class:`~aiotune.execution.call.BatchCall` carries the
+:class:`~aiotune.execution.call.TrialCall` of several trials to one executor
+job, which runs them one after the other. Each trial's
+:class:`~aiotune.execution.call.Outcome` comes back as soon as it is known,
+not with the batch: from a worker of aiotune's pool in chunks (the outcomes
+of quick trials travel together, within 5 ms), in a thread by calling
 ``on_item`` directly; on any other executor with the job's result. So
 observers and the journal still get trials one by one.
 
@@ -33,63 +34,14 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Literal
 
 import anyio
 
 from aiotune.errors import ConfigurationError
-from aiotune.execution.call import Outcome, TrialCall
-from aiotune.execution.channel import exit_requested, worker_channel
+from aiotune.execution.call import BatchCall, Outcome, TrialCall
 from aiotune.execution.runner import TrialPlan, cancelled_trial, submit_call, trial_record
 from aiotune.trial import ErrorInfo, Params, Trial, TrialStatus
-
-Deliver = Callable[[int, Outcome], None]
-"""Receives the outcome of item ``index`` of a batch, from any thread."""
-
-
-class BatchCall:
-    """Run several trial calls in turn in one executor job; stream each outcome.
-
-    ``inbox`` (the study's, for the pool's fair queue and its reports) and
-    ``on_item`` live in the orchestrator's process only: they are dropped
-    when the call is pickled. The job returns one entry per call: its
-    outcome, or ``None`` when it was already delivered (or never ran,
-    after a ``MemoryError``).
-    """
-
-    def __init__(self, calls: list[TrialCall], inbox: Any = None) -> None:
-        self.calls = calls
-        self.inbox = inbox
-        self.on_item: Deliver | None = None
-
-    @property
-    def preload(self) -> str | None:
-        """The module a worker needs (the objective's)."""
-        return self.calls[0].preload if self.calls else None
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"calls": self.calls, "inbox": None, "on_item": None}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        vars(self).update(state)
-
-    def __call__(self) -> list[Outcome | None]:
-        deliver: Deliver | None = self.on_item  # in this process (a thread pool)
-        if deliver is None:
-            deliver = getattr(worker_channel(), "item_done", None)  # in a pool worker
-        results: list[Outcome | None] = [None] * len(self.calls)
-        for index, call in enumerate(self.calls):
-            outcome = call()
-            if deliver is not None:
-                deliver(index, outcome)
-            else:
-                results[index] = outcome
-            if exit_requested():  # a MemoryError: this process may be in a bad state
-                break
-        return results
-
-    def __repr__(self) -> str:
-        return f"BatchCall({len(self.calls)} trials)"
 
 
 class _Item:

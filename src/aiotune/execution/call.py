@@ -1,9 +1,12 @@
-"""One evaluation of the objective, packaged to run anywhere: :class:`TrialCall`.
+"""The objective's evaluations, packaged to run anywhere: :class:`TrialCall`, :class:`BatchCall`.
 
 A ``TrialCall`` is what the orchestrator hands to an executor (through
 ``loop.run_in_executor``) or awaits on the loop. It runs the objective,
 catches whatever the objective does, and returns an :class:`Outcome` of
 plain data, so only plain data ever crosses a process or machine boundary.
+A ``BatchCall`` runs several of them in one job (see
+:mod:`aiotune.execution.batch`). This module is what a worker process
+needs to run trials: it imports neither anyio nor numpy.
 """
 
 from __future__ import annotations
@@ -20,7 +23,12 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from aiotune.errors import Pruned
-from aiotune.execution.channel import ReportChannel, request_worker_exit, worker_channel
+from aiotune.execution.channel import (
+    ReportChannel,
+    exit_requested,
+    request_worker_exit,
+    worker_channel,
+)
 from aiotune.execution.context import RunningTrial
 from aiotune.trial import ErrorInfo, Params, coerce_result
 
@@ -220,3 +228,52 @@ def _memory_error(exc: MemoryError) -> ErrorInfo:
         return record
     message = f"trial exceeded trial_memory_limit ({limit} bytes of address space)"
     return ErrorInfo("MemoryError", message, record.traceback)
+
+
+Deliver = Callable[[int, Outcome], None]
+"""Receives the outcome of item ``index`` of a batch, from any thread."""
+
+
+class BatchCall:
+    """Run several trial calls in turn in one executor job; stream each outcome.
+
+    ``inbox`` (the study's, for the pool's fair queue and its reports) and
+    ``on_item`` live in the orchestrator's process only: they are dropped
+    when the call is pickled. The job returns one entry per call: its
+    outcome, or ``None`` when it was already delivered (or never ran,
+    after a ``MemoryError``).
+    """
+
+    def __init__(self, calls: list[TrialCall], inbox: Any = None) -> None:
+        self.calls = calls
+        self.inbox = inbox
+        self.on_item: Deliver | None = None
+
+    @property
+    def preload(self) -> str | None:
+        """The module a worker needs (the objective's)."""
+        return self.calls[0].preload if self.calls else None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"calls": self.calls, "inbox": None, "on_item": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        vars(self).update(state)
+
+    def __call__(self) -> list[Outcome | None]:
+        deliver: Deliver | None = self.on_item  # in this process (a thread pool)
+        if deliver is None:
+            deliver = getattr(worker_channel(), "item_done", None)  # in a pool worker
+        results: list[Outcome | None] = [None] * len(self.calls)
+        for index, call in enumerate(self.calls):
+            outcome = call()
+            if deliver is not None:
+                deliver(index, outcome)
+            else:
+                results[index] = outcome
+            if exit_requested():  # a MemoryError: this process may be in a bad state
+                break
+        return results
+
+    def __repr__(self) -> str:
+        return f"BatchCall({len(self.calls)} trials)"

@@ -687,16 +687,18 @@ _fork_server_preloaded = False
 
 def _preload_fork_server(module: str | None) -> None:
     """Before the first forkserver worker of this process: have the fork server import
-    aiotune's worker loop, ``__main__`` and ``module`` (the first job's), so every worker
-    forked from it starts with them loaded. Only the first call counts, as for
-    :func:`multiprocessing.set_forkserver_preload` itself (a fork server already
-    running keeps what it has).
+    aiotune's worker loop and trial calls, ``__main__`` and ``module`` (the first
+    job's), so every worker forked from it starts with them loaded. Only the first
+    call counts, as for :func:`multiprocessing.set_forkserver_preload` itself (a fork
+    server already running keeps what it has). On Python 3.11 the fork server is not
+    told the main script's path, so ``__main__`` is not preloaded there and each worker
+    still runs the main script's imports, as under spawn.
     """
     global _fork_server_preloaded
     if _fork_server_preloaded:
         return
     _fork_server_preloaded = True
-    modules = ["__main__", _worker.__name__]
+    modules = ["__main__", _worker.__name__, "aiotune.execution.call"]
     if module and module not in modules and module != "builtins":
         modules.append(module)
     multiprocessing.set_forkserver_preload(modules)
