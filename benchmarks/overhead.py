@@ -16,6 +16,11 @@
 4. The event loop's worst stall (a 5 ms heartbeat's largest lateness) over
    every aiotune run above.
 
+Beside the rates it prints the CPU time this process spent per trial (every
+thread: the loop, the pool's thread, the journal's): the parent's side of
+the work, which is what limits cheap trials on two cores and depends less on
+the machine's load than the rates do.
+
 Medians of --repeats runs; the machine is shared and noisy, so compare the
 ratios, which are measured side by side.
 
@@ -121,13 +126,20 @@ async def aiotune_study(
         )
 
 
-def timed(make: Callable[[], Awaitable[None]], repeats: int) -> float:
-    """Median wall seconds of ``repeats`` runs of ``make()``."""
-    times = []
+cpu_seconds: dict[str, float] = {}  # label -> median CPU seconds of this process per run
+
+
+def timed(make: Callable[[], Awaitable[None]], repeats: int, label: str = "") -> float:
+    """Median wall seconds of ``repeats`` runs of ``make()`` (and, under ``label``, the
+    median CPU time of this process, every thread: the parent's side of the work)."""
+    times, cpus = [], []
     for _ in range(repeats):
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         asyncio.run(make())  # type: ignore[arg-type]
         times.append(time.perf_counter() - began)
+        cpus.append(time.process_time() - cpu)
+    if label:
+        cpu_seconds[label] = statistics.median(cpus)
     return statistics.median(times)
 
 
@@ -180,11 +192,13 @@ def main() -> None:
         for executor in (pool, stdlib):  # start every worker before timing
             for future in [executor.submit(_objectives.trivial, {"x": 0.0}) for _ in range(4 * w)]:
                 future.result()
-        bare = timed(lambda: bare_loop(pool, n, w), r)
+        bare = timed(lambda: bare_loop(pool, n, w), r, "bare")
         bare_std = timed(lambda: bare_loop(stdlib, n, w), r)
-        lean = timed(lambda: aiotune_study(pool, n, w, _objectives.trivial), r)
+        lean = timed(lambda: aiotune_study(pool, n, w, _objectives.trivial), r, "lean")
         auto = timed(lambda: aiotune_study(pool, n, w, _objectives.trivial, batch="auto"), r)
-        cheap = timed(lambda: aiotune_study(pool, nb, w, _objectives.busy_10us, batch="auto"), r)
+        cheap = timed(
+            lambda: aiotune_study(pool, nb, w, _objectives.busy_10us, batch="auto"), r, "cheap"
+        )
     finally:
         pool.shutdown()
         stdlib.shutdown()
@@ -215,10 +229,15 @@ def main() -> None:
     print(f"| bare loop, stdlib `ProcessPoolExecutor({w})` | {n / bare_std:,.0f}/s | |")
     print(f"| aiotune, trivial trials, Random, journal on, concurrency {w} | {n / lean:,.0f}/s | |")
     print(f"| aiotune / bare loop | **{bare / lean:.2f}x** | >= 0.8x |")
+    print(
+        f"| parent CPU per trial: bare loop / aiotune | {cpu_seconds['bare'] / n * 1e6:.0f} us"
+        f" / {cpu_seconds['lean'] / n * 1e6:.0f} us | |"
+    )
     print(f'| the same with `batch="auto"` | {n / auto:,.0f}/s ({bare / auto:.2f}x bare) | |')
     print(
         f'| 10 us objective, `batch="auto"`, journal on | **{nb / cheap:,.0f}/s** | >= 20,000/s |'
     )
+    print(f"| parent CPU per trial, the same | {cpu_seconds['cheap'] / nb * 1e6:.0f} us | |")
     if optuna_s is not None:
         print(f"| Optuna `RandomSampler`, in-process, same objective | {nb / optuna_s:,.0f}/s | |")
     print(
