@@ -16,9 +16,12 @@ in this order, in one process:
    processes per study).
 
 For each: wall time against the ideal (studies x trials x 50 ms / workers),
-the event loop's lag (a 10 ms heartbeat in the same loop: p99 and max), and
-the most worker processes alive at once (children of this process, sampled
-every 20 ms). Ratios compare set-ups measured side by side in one run.
+the event loop's lag (a 10 ms heartbeat in the same loop: p99 and max), the
+most worker processes alive at once (children of this process, sampled
+every 20 ms), and where the cores' time went: this process's CPU time
+(every thread), its workers' (from /proc, last sample), and what is left of
+cores x wall, which other processes on the machine took. Ratios compare
+set-ups measured side by side in one run.
 
     python benchmarks/service.py [--studies 20] [--trials 30] [--clients 10] [--repeats 1]
 """
@@ -54,9 +57,13 @@ SPACE = at.Space(x=at.Float(0.0, 1.0), y=at.Float(0.0, 1.0))
 TRIAL_SECONDS = 0.05
 
 
-def workers() -> int:
-    """Child processes of this process now, but multiprocessing's resource tracker."""
-    count = 0
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def workers() -> dict[int, float]:
+    """Child processes of this process now, but multiprocessing's resource tracker:
+    pid -> CPU seconds it has used so far."""
+    found: dict[int, float] = {}
     for task in Path("/proc/self/task").iterdir():
         try:
             pids = (task / "children").read_text().split()
@@ -65,24 +72,30 @@ def workers() -> int:
         for pid in pids:
             try:
                 command = Path(f"/proc/{pid}/cmdline").read_bytes()
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            count += b"resource_tracker" not in command
-    return count
+            if b"resource_tracker" not in command:
+                found[int(pid)] = (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+    return found
 
 
 class Watch:
-    """While running: the loop's heartbeat lags, and the most child processes seen."""
+    """While running: the loop's heartbeat lags, the most child processes seen, and the
+    CPU time of this process and of its workers (the last sample of each)."""
 
     def __init__(self) -> None:
         self.lags: list[float] = []
         self.max_children = 0
+        self.worker_cpu: dict[int, float] = {}
         self._done = threading.Event()
         self._stop = asyncio.Event()
 
     def _sample(self) -> None:
         while not self._done.wait(0.02):
-            self.max_children = max(self.max_children, workers())
+            children = workers()
+            self.max_children = max(self.max_children, len(children))
+            self.worker_cpu.update(children)
 
     async def _heartbeat(self) -> None:
         while not self._stop.is_set():
@@ -94,10 +107,11 @@ class Watch:
         sampler = threading.Thread(target=self._sample, daemon=True)
         sampler.start()
         heartbeat = asyncio.create_task(self._heartbeat())
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         try:
             await work()
             wall = time.perf_counter() - start
+            parent_cpu = time.process_time() - cpu
         finally:
             self._stop.set()
             await heartbeat
@@ -109,6 +123,8 @@ class Watch:
             "lag_p99": lags[min(len(lags) - 1, int(0.99 * len(lags)))] * 1000,
             "lag_max": lags[-1] * 1000,
             "processes": self.max_children,
+            "parent_cpu": parent_cpu,
+            "worker_cpu": sum(self.worker_cpu.values()),
         }
 
 
@@ -199,14 +215,19 @@ async def bare_studies(args: argparse.Namespace, shared: bool) -> dict[str, floa
     return await Watch().measure(work)
 
 
-def row(name: str, runs: list[dict[str, float]], ideal: float) -> str:
+def row(name: str, runs: list[dict[str, float]], ideal: float, cores: int) -> str:
+    """One table row: medians of the runs (the worst lag and most processes of any)."""
     wall = statistics.median(r["wall"] for r in runs)
     p99 = statistics.median(r["lag_p99"] for r in runs)
     worst = max(r["lag_max"] for r in runs)
     processes = max(r["processes"] for r in runs)
+    parent = statistics.median(r["parent_cpu"] for r in runs)
+    worker = statistics.median(r["worker_cpu"] for r in runs)
+    # What the cores did besides this benchmark's processes: other sessions' load.
+    other = max(0.0, cores * wall - parent - worker)
     return (
         f"| {name} | {wall:.2f} s ({wall / ideal - 1:+.0%}) | {p99:.1f} ms | {worst:.0f} ms |"
-        f" {processes:.0f} |"
+        f" {processes:.0f} | {parent:.1f} s | {worker:.1f} s | {other:.1f} s |"
     )
 
 
@@ -231,11 +252,16 @@ async def main() -> None:
         f"{args.clients} SSE clients; ideal {ideal:.1f} s; medians of {args.repeats}; "
         f"{platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
     )
-    print("| set-up | wall (vs ideal) | loop lag p99 | lag max | worker processes |")
-    print("| --- | --- | --- | --- | --- |")
-    print(row(f"service, one `WorkerPool({args.workers})`, SSE clients", runs["service"], ideal))
-    print(row(f"bare `at.tune`, one `WorkerPool({args.workers})`", runs["shared"], ideal))
-    print(row("bare `at.tune`, a default pool per study", runs["own"], ideal))
+    print(
+        "| set-up | wall (vs ideal) | loop lag p99 | lag max | worker processes "
+        "| parent CPU | workers' CPU | cores' time left to other processes |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    cores = os.cpu_count() or 1
+    name = f"service, one `WorkerPool({args.workers})`, SSE clients"
+    print(row(name, runs["service"], ideal, cores))
+    print(row(f"bare `at.tune`, one `WorkerPool({args.workers})`", runs["shared"], ideal, cores))
+    print(row("bare `at.tune`, a default pool per study", runs["own"], ideal, cores))
 
 
 if __name__ == "__main__":
