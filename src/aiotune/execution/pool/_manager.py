@@ -26,8 +26,10 @@ import multiprocessing.connection  # imports multiprocessing.util: its atexit ho
 import os
 import selectors
 import signal
+import sys
 import threading
 import time
+import types
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import BrokenExecutor, Future, InvalidStateError
@@ -687,21 +689,47 @@ _fork_server_preloaded = False
 
 def _preload_fork_server(module: str | None) -> None:
     """Before the first forkserver worker of this process: have the fork server import
-    aiotune's worker loop and trial calls, ``__main__`` and ``module`` (the first
-    job's), so every worker forked from it starts with them loaded. Only the first
-    call counts, as for :func:`multiprocessing.set_forkserver_preload` itself (a fork
-    server already running keeps what it has). On Python 3.11 the fork server is not
-    told the main script's path, so ``__main__`` is not preloaded there and each worker
-    still runs the main script's imports, as under spawn.
+    aiotune's worker loop, trial calls and spaces, ``__main__``, ``module`` (the first
+    job's) and the modules the main script imported, so every worker forked from it starts
+    with them loaded. Only the first call counts, as for
+    :func:`multiprocessing.set_forkserver_preload` itself (a fork server already
+    running keeps what it has).
+
+    Why the main script's modules: each worker runs the main script's top level
+    again (as under spawn, so that functions defined there unpickle), and on
+    Python 3.11 the fork server is not told the script's path, so it cannot
+    preload ``__main__`` itself. With the script's imports preloaded, that re-run
+    finds them loaded instead of importing them in every worker.
     """
     global _fork_server_preloaded
     if _fork_server_preloaded:
         return
     _fork_server_preloaded = True
-    modules = ["__main__", _worker.__name__, "aiotune.execution.call"]
-    if module and module not in modules and module != "builtins":
-        modules.append(module)
+    # aiotune.space too: scripts build their space at the top (it loads numpy).
+    modules = ["__main__", _worker.__name__, "aiotune.execution.call", "aiotune.space"]
+    for name in (module, *_imported_by_main()):
+        if name and name not in modules and name != "builtins":
+            modules.append(name)
     multiprocessing.set_forkserver_preload(modules)
+
+
+def _imported_by_main() -> list[str]:
+    """The modules the main script's globals come from (``import x``, ``from x import
+    y``, ``SPACE = at.Space(...)``), in order: what a worker imports anyway when it
+    runs the script again."""
+    main = sys.modules.get("__main__")
+    names: list[str] = []
+    for value in list(vars(main).values()) if main is not None else ():
+        name: object
+        if isinstance(value, types.ModuleType):
+            name = value.__name__
+        elif callable(value):
+            name = getattr(value, "__module__", None)
+        else:
+            name = type(value).__module__
+        if isinstance(name, str) and name not in ("__main__", "__mp_main__"):
+            names.append(name)
+    return list(dict.fromkeys(names))
 
 
 @contextlib.contextmanager
