@@ -30,7 +30,8 @@ found (smaller is better; ``inf`` when no trial was feasible):
 
 The two forest problems evaluate the same function, cached by parameters
 for the whole run (a repeated configuration is fitted once, whichever
-method or seed asks for it; the cache changes the time, never a result).
+method or seed asks for it), and with ``--cache FILE`` across runs too: the
+fits are deterministic, so the cache changes the time, never a result.
 
 Methods: aiotune's ``Bayesian`` and ``Random`` through ``at.tune`` (an async
 objective, so what is measured is what users get); Optuna's ``TPESampler``
@@ -44,7 +45,7 @@ value, per problem, budget and method.
 
     python benchmarks/multiobjective.py                       # the full table (slow)
     python benchmarks/multiobjective.py --seeds 1 --budgets 12 --problems zdt1,cbranin
-    python benchmarks/multiobjective.py --problems rfsize,rfbudget   # the forest problems
+    python benchmarks/multiobjective.py --problems rfsize,rfbudget --cache fits.json
     python benchmarks/multiobjective.py --timing     # suggest time at 200 trials
 
 ``--timing`` measures how long a ``Bayesian`` suggestion takes with 200
@@ -57,12 +58,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import math
 import statistics
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from pathlib import Path
 from typing import Any
 
 from _machine import machine
@@ -123,9 +125,14 @@ FOREST = at.Space(
 NODES = 500  # the model-size budget of ``rfbudget``
 
 
-@cache
+FITS: dict[tuple[int, ...], tuple[float, float]] = {}  # the cache: params -> (accuracy, nodes)
+
+
 def _forest(trees: int, depth: int, features: int, leaf: int) -> tuple[float, float]:
-    """3-fold CV accuracy and mean total tree nodes of one forest (fitted once per run)."""
+    """3-fold CV accuracy and mean total tree nodes of one forest (fitted once: ``FITS``)."""
+    key = (trees, depth, features, leaf)
+    if key in FITS:
+        return FITS[key]
     from sklearn.datasets import load_digits
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.model_selection import StratifiedKFold, cross_validate
@@ -144,7 +151,23 @@ def _forest(trees: int, depth: int, features: int, leaf: int) -> tuple[float, fl
         warnings.simplefilter("ignore")
         done = cross_validate(model, x, y, cv=folds, return_estimator=True, n_jobs=1)
     nodes = [sum(t.tree_.node_count for t in f.estimators_) for f in done["estimator"]]
-    return float(done["test_score"].mean()), float(sum(nodes) / len(nodes))
+    FITS[key] = float(done["test_score"].mean()), float(sum(nodes) / len(nodes))
+    return FITS[key]
+
+
+def load_fits(path: Path) -> None:
+    """Fill ``FITS`` from a cache file written by :func:`save_fits` (if it exists)."""
+    if path.exists():
+        for row in json.loads(path.read_text()):
+            FITS[tuple(row[:4])] = (row[4], row[5])
+
+
+def save_fits(path: Path) -> None:
+    """Write ``FITS`` to ``path`` (atomically), for the next run."""
+    rows = [[*key, *value] for key, value in sorted(FITS.items())]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(rows))
+    tmp.replace(path)
 
 
 def forest(p: Params) -> tuple[float, float]:
@@ -375,6 +398,8 @@ async def main_async(args: argparse.Namespace) -> None:
     methods = args.methods.split(",")
     print(f"# aiotune multi-objective and constrained benchmark — {machine()}")
     print(f"seeds 0..{args.seeds - 1}; medians over seeds\n")
+    if args.cache:
+        load_fits(args.cache)
     for name in args.problems.split(","):
         problem = PROBLEMS[name]
         better = "higher" if problem.maximize == (True,) else "lower"
@@ -397,6 +422,13 @@ async def main_async(args: argparse.Namespace) -> None:
             cells = [_fmt(statistics.median(table[(m, budget)])) for m in methods]
             print(f"| {budget} | " + " | ".join(cells) + " |")
         print()
+        if args.per_seed:
+            for method in methods:
+                values = ", ".join(_fmt(v) for v in table[(method, budgets[-1])])
+                print(f"{method} at {budgets[-1]}, seed by seed: {values}")
+            print()
+        if args.cache and FITS:
+            save_fits(args.cache)
 
 
 def main() -> None:
@@ -406,6 +438,10 @@ def main() -> None:
     parser.add_argument("--budgets", default="50,100")
     parser.add_argument("--problems", default=",".join(PROBLEMS))
     parser.add_argument("--methods", default="Bayesian,Random,Optuna TPE,Optuna NSGA-II")
+    parser.add_argument("--per-seed", action="store_true", help="also print every seed's value")
+    parser.add_argument(
+        "--cache", type=Path, help="a JSON file of forest fits, read first and written after"
+    )
     parser.add_argument("--timing", action="store_true", help="suggest time at 200 trials")
     parser.add_argument("--repeats", type=int, default=15, help="asks per kind with --timing")
     args = parser.parse_args()
