@@ -1,7 +1,7 @@
 """Several objectives and constraints: aiotune's Bayesian against Random and Optuna.
 
-Multi-objective problems (every objective minimised), scored by the
-hypervolume of the feasible Pareto front found within the budget, against a
+Multi-objective problems (every objective minimised, but ``rfsize``'s
+accuracy), scored by the hypervolume of the feasible Pareto front found within the budget, against a
 fixed reference point (larger is better):
 
 * ``zdt1``, ``zdt2`` — Zitzler, Deb & Thiele (2000), 2 objectives, d = 6,
@@ -16,17 +16,17 @@ fixed reference point (larger is better):
   deterministic (fixed folds, ``random_state=0``), so every sampler sees the
   same function.
 
-A constrained single-objective problem, scored by the best *feasible* value
-found (smaller is better; ``inf`` when no trial was feasible):
+Constrained single-objective problems, scored by the best *feasible* value
+found (``inf`` or ``-inf``, printed ``-``, when no trial was feasible):
 
 * ``cbranin`` — Branin on [-5, 10] x [0, 15] subject to
   ``(x1 - 2.5)^2 + (x2 - 7.5)^2 <= 50`` (a disk that holds only one of the
   three global minima, 0.397887 at (pi, 2.275)), the constraint returned by the
-  objective in an ``Outcome``;
+  objective in an ``Outcome`` (smaller is better);
 * ``rfbudget`` — a constrained ML task on ``rfsize``'s space: the best 3-fold
-  accuracy (higher is better) of a random
-  forest with at most 500 tree nodes (the constraint ``nodes - 500 <= 0``,
-  measured by the same fit and returned in an ``Outcome``).
+  accuracy (higher is better) of a random forest with at most 500 tree nodes
+  (the constraint ``nodes - 500 <= 0``, measured by the same fit and returned
+  in an ``Outcome``).
 
 The two forest problems evaluate the same function, cached by parameters
 for the whole run (a repeated configuration is fitted once, whichever
@@ -38,9 +38,9 @@ objective, so what is measured is what users get); Optuna's ``TPESampler``
 (its default for one and for several objectives in the Optuna 5.0 measured
 here) and its ``NSGAIISampler`` (the multi-objective default of Optuna 3),
 both told the constraint (``trial.set_constraint``, or ``constraints_func``
-before Optuna 5) for ``cbranin`` and ``rfbudget``, through ``study.optimize``. Every study
-runs the largest budget once and the smaller budgets are read off its first
-trials. Reported: the median over seeds of the hypervolume or best feasible
+before Optuna 5) for ``cbranin`` and ``rfbudget``, through ``study.optimize``.
+Every study runs the largest budget once and the smaller budgets are read off
+its first trials. Reported: the median over seeds of the hypervolume or best feasible
 value, per problem, budget and method.
 
     python benchmarks/multiobjective.py                       # the full table (slow)
