@@ -28,7 +28,7 @@ SMOKE = {
     "views.py": ["--trials", "30", "--big", "60", "--viewers", "2", "--seconds", "2",
                  "--repeats", "1", "--appends", "1"],
     "multiobjective.py": [
-        "--seeds", "1", "--budgets", "12", "--problems", "zdt1,cbranin",
+        "--seeds", "1", "--budgets", "12", "--problems", "zdt1,cbranin,rfsize,rfbudget",
         "--methods", "Bayesian,Random",
     ],
 }  # fmt: skip
