@@ -182,23 +182,20 @@ def trial_record(
     trial started and what it reported, for the second case).
     """
     started_at, worker, intermediate = inbox.forget(number)
-    common: dict[str, Any] = {
-        "number": number,
-        "params": params,
-        "attempts": attempt,
-        "previous_errors": previous_errors,
-    }
     if isinstance(outcome, ErrorInfo):
         now = time.time()
         return Trial(
+            number=number,
+            params=params,
             status=TrialStatus.TIMEOUT if timed_out else TrialStatus.FAILED,
             intermediate=intermediate,
             error=outcome,
+            previous_errors=previous_errors,
+            attempts=attempt,
             started_at=started_at,
             finished_at=now,
             duration=None if started_at is None else now - started_at,
             worker=worker,
-            **common,
         )
     if outcome.error is not None:
         status = TrialStatus.FAILED
@@ -207,15 +204,18 @@ def trial_record(
     else:
         status = TrialStatus.COMPLETE
     return Trial(
+        number=number,
+        params=params,
         status=status,
         score=outcome.score,
-        scores=outcome.scores,
-        constraints=outcome.constraints,
         intermediate=dict(outcome.intermediate),
         error=outcome.error,
+        previous_errors=previous_errors,
+        attempts=attempt,
         started_at=outcome.started_at,
         finished_at=outcome.finished_at,
         duration=max(0.0, outcome.finished_at - outcome.started_at),
         worker=outcome.worker,
-        **common,
+        scores=outcome.scores,
+        constraints=outcome.constraints,
     )
