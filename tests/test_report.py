@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 import aiotune as at
@@ -150,3 +151,23 @@ def test_importance_finds_the_parameter_that_matters() -> None:
     weights = summary.importance(trials, ["matters", "noise"])
     assert weights["matters"] > 0.9
     assert weights["noise"] < 0.1
+
+
+def test_the_fast_two_objective_front_is_the_engines_front_ties_included() -> None:
+    from aiotune.trial import pareto_front
+    from aiotune.views import summary
+
+    rng = np.random.default_rng(0)
+    for directions in (("maximize", "minimize"), ("minimize", "minimize"), ("maximize",) * 2):
+        for _ in range(30):
+            trials = [
+                at.Trial(
+                    number=i,
+                    params={},
+                    status=at.TrialStatus.COMPLETE if i % 7 else at.TrialStatus.FAILED,
+                    scores=tuple(float(v) for v in rng.integers(0, 6, size=2)) if i % 7 else (),
+                    constraints=(float(rng.integers(-3, 2)),),
+                )
+                for i in range(40)
+            ]
+            assert summary.front(trials, directions) == list(pareto_front(trials, directions))
