@@ -11,7 +11,6 @@ import pytest
 
 import aiotune as at
 from aiotune.views import figures, read_snapshot
-from aiotune.views.page import plotly_js_path
 from views_browser import PageLog, browser
 from views_study import XSS_CHOICE, XSS_ERROR, make_study_sync
 
@@ -46,7 +45,7 @@ def test_report_of_a_real_study_loads_offline_without_errors_with_every_plot(
     # history, importance, statuses, contour, parallel coordinates, intermediate values,
     # timeline, and one slice per parameter (4)
     expected = 7 + len(result.trials[0].params)
-    assert page.locator(".js-plotly-plot").count() == expected
+    assert page.locator("svg.chart").count() == expected
     titles = page.locator("section.fig h2").all_text_contents()
     assert titles[:3] == ["Optimisation history", "Parameter importance", "Status counts"]
     assert {"Parallel coordinates", "Intermediate values", "Timeline of trials per worker"} <= set(
@@ -83,17 +82,13 @@ def test_hostile_strings_in_params_and_errors_show_as_text(
     page.close()
 
 
-def test_report_needs_the_report_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    plotly_js_path.cache_clear()
-    monkeypatch.setitem(sys.modules, "plotly", None)  # import plotly now raises ImportError
-    result = at.TuningResult(trials=())
-    try:
-        with pytest.raises(at.MissingExtraError, match=r"aiotune\[report\]") as caught:
-            at.report(result, tmp_path / "r.html")
-        assert caught.value.extra == "report"
-    finally:
-        plotly_js_path.cache_clear()
-    assert not (tmp_path / "r.html").exists()
+def test_report_needs_no_plotting_library_and_stays_small(
+    monkeypatch: pytest.MonkeyPatch, study: tuple[Path, at.TuningResult], tmp_path: Path
+) -> None:
+    monkeypatch.setitem(sys.modules, "plotly", None)  # import plotly would raise ImportError
+    out = at.report(study[1], tmp_path / "r.html")
+    assert out.stat().st_size < 300_000  # 30 trials: the data and a ~20 kB script
+    assert "drawChart" in out.read_text()
 
 
 def _synthetic(n: int) -> at.TuningResult:

@@ -1,16 +1,16 @@
-"""The view of a study as plain data: summary, tables and Plotly figures, ready for JSON.
+"""The view of a study as plain data: summary, tables and figures, ready for JSON.
 
 :func:`build_view` turns a :class:`~aiotune.views.source.Snapshot` into one
 dict that the HTML report embeds and the dashboard streams; the page's
-script (:mod:`aiotune.views.page`) draws it. Figures are plain Plotly.js
-``{"data", "layout"}`` dicts (no Plotly Python objects: building them is
-cheap enough to redo on every change of a live study).
+script (:mod:`aiotune.views.page`, :mod:`aiotune.views.chart`) draws it.
+Figures are plain ``{"data", "layout"}`` dicts in the small schema
+:mod:`aiotune.views.chart` documents (cheap enough to rebuild on every
+change of a live study).
 
-Escaping: Plotly.js reads a few HTML tags in text (``<b>``, ``<br>``) and
-decodes entities, so every string from a study (a categorical choice, a
-parameter or worker name) goes into a figure through :func:`_esc`, which
-turns ``<`` into ``&lt;``: Plotly shows it back as the literal text. Table
-cells are plain strings that the page sets with ``textContent``.
+Escaping: strings from a study (a categorical choice, a parameter or worker
+name, an error message) go into the view as they are; the page sets every
+one with ``textContent`` (tables, ticks, labels, tooltips), so none is ever
+read as markup.
 
 Big studies: a browser cannot draw 20,000 points in ten plots quickly, so
 scatter plots show at most :data:`MAX_POINTS` trials (:data:`MAX_SLICE_POINTS`
@@ -37,7 +37,6 @@ from aiotune.views.plotting import (
     STATUS_COLORS,
     TOP_K,
     Figure,
-    _esc,
     _figure,
     _layout,
     _sample_note,
@@ -85,7 +84,7 @@ def _history(snap: Snapshot, done: list[Trial], best: Trial | None) -> Figure:
             "x": [t.number for t in shown],
             "y": [_short(t.score) for t in shown],
             "marker": {"size": 6, "color": STATUS_COLORS["complete"], "opacity": 0.7},
-            "hovertemplate": "trial %{x}<br>score %{y:.6g}<extra></extra>",
+            "hover": "trial %{x}\nscore %{y:.6g}",
         },
         {
             "type": "scatter",
@@ -94,7 +93,7 @@ def _history(snap: Snapshot, done: list[Trial], best: Trial | None) -> Figure:
             "x": best_x,
             "y": best_y,
             "line": {"color": "#264653", "width": 2, "shape": "hv"},
-            "hovertemplate": "best so far %{y:.6g}<extra></extra>",
+            "hover": "best so far %{y:.6g}",
         },
     ]
     return _figure(
@@ -113,9 +112,9 @@ def _importance(names: list[str], weights: dict[str, float], n_done: int) -> Fig
             "type": "bar",
             "orientation": "h",
             "x": [round(weights[n], 4) for n in order],
-            "y": [_esc(n) for n in order],
+            "y": [str(n) for n in order],
             "marker": {"color": "#457b9d"},
-            "hovertemplate": "%{y}: %{x:.3f}<extra></extra>",
+            "hover": "%{y}: %{x:.3f}",
         }
     ]
     layout = _layout("share of score variance (η²)", "", height=max(160, 40 + 28 * len(order)))
@@ -158,7 +157,6 @@ def _curves(snap: Snapshot, best: Trial | None) -> Figure | None:
             "connectgaps": False,
             "line": {"width": 1, "color": colors.get(key, "#8d99ae")},
             "opacity": 0.6,
-            "hoverinfo": "skip",
         }
         for key, (xs, ys) in groups.items()
     ]
@@ -171,7 +169,7 @@ def _curves(snap: Snapshot, best: Trial | None) -> Figure | None:
             "y": ends_y,
             "customdata": ends_n,
             "marker": {"symbol": "x", "size": 7, "color": STATUS_COLORS["failed"]},
-            "hovertemplate": "trial %{customdata} pruned at step %{x}<extra></extra>",
+            "hover": "trial %{customdata} pruned at step %{x}",
         }
     )
     note = "Green: complete, orange: pruned (an x where it was stopped). "
@@ -201,10 +199,10 @@ def _timeline(snap: Snapshot) -> Figure | None:
             "x": [
                 round(max((t.finished_at or 0.0) - (t.started_at or 0.0), 1e-3), 4) for t in group
             ],
-            "y": [_esc(t.worker or "?") for t in group],
+            "y": [str(t.worker or "?") for t in group],
             "customdata": [t.number for t in group],
             "marker": {"color": STATUS_COLORS[status], "line": {"width": 0.5, "color": "white"}},
-            "hovertemplate": f"trial %{{customdata}} ({status})<br>%{{x:.3g}} s<extra></extra>",
+            "hover": f"trial %{{customdata}} ({status})\n%{{x:.3g}} s",
         }
         for status, group in by_status.items()
     ]
@@ -227,7 +225,7 @@ def _statuses(counts: dict[str, int]) -> Figure:
             "x": list(counts),
             "y": list(counts.values()),
             "marker": {"color": [STATUS_COLORS[s] for s in counts]},
-            "hovertemplate": "%{x}: %{y}<extra></extra>",
+            "hover": "%{x}: %{y}",
         }
     ]
     return _figure("statuses", "Status counts", data, _layout("status", "trials", height=260))

@@ -2,36 +2,21 @@
 
 The page holds the view (from :func:`aiotune.views.figures.build_view`) as
 JSON in a ``<script type="application/json">`` block, escaped so no string
-in it can end the block, and draws it with Plotly.js. Every table cell is
-set with ``textContent``, so a value from a study is always shown as text.
-The report inlines Plotly.js and needs no network; the dashboard loads it
-from its own server and listens for new views as server-sent events.
+in it can end the block, and draws it with the page's own SVG charts
+(:mod:`aiotune.views.chart`, inlined: the page needs no network and no
+library). Every table cell, label and tick is set with ``textContent``, so
+a value from a study is always shown as text. The dashboard's page also
+listens for new views as server-sent events.
 """
 
 from __future__ import annotations
 
 import html
-import importlib
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import orjson
 
-from aiotune.errors import MissingExtraError
-
-
-@cache
-def plotly_js_path(feature: str, extra: str) -> Path:
-    """Where Plotly.js is on disk (it ships inside the ``plotly`` package)."""
-    try:
-        plotly = importlib.import_module("plotly")
-    except ImportError:
-        raise MissingExtraError(feature, extra) from None
-    path = Path(str(plotly.__file__)).parent / "package_data" / "plotly.min.js"
-    if not path.is_file():  # pragma: no cover - a broken plotly install
-        raise MissingExtraError(feature, extra)
-    return path
+from aiotune.views.chart import CHART_JS
 
 
 def view_json(view: dict[str, Any]) -> str:
@@ -40,32 +25,19 @@ def view_json(view: dict[str, Any]) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def render_page(
-    view: dict[str, Any] | str,
-    *,
-    title: str,
-    plotly_inline: str | None = None,
-    plotly_src: str | None = None,
-    events_url: str | None = None,
-) -> str:
-    """The HTML page for ``view``: Plotly inlined (the report) or linked (the dashboard).
+def render_page(view: dict[str, Any] | str, *, title: str, events_url: str | None = None) -> str:
+    """The HTML page for ``view``, self-contained (scripts and styles inlined).
 
     ``view`` is the view, or its JSON text from :func:`view_json`. With
     ``events_url`` the page follows server-sent events, each a new view.
     """
-    if plotly_inline is not None:
-        inline = plotly_inline.replace("</script", "<\\/script")
-        plotly = f"<script>{inline}</script>"
-    else:
-        plotly = f'<script src="{html.escape(plotly_src or "", quote=True)}"></script>'
     live = "null" if events_url is None else orjson.dumps(events_url).decode()
     return _TEMPLATE.format(
         title=html.escape(title),
-        plotly=plotly,
         view=view if isinstance(view, str) else view_json(view),
         live=live.replace("<", "\\u003c"),
         css=_CSS,
-        script=_SCRIPT,
+        script=CHART_JS + _SCRIPT,
     )
 
 
@@ -96,6 +68,16 @@ td.msg { font-family: ui-monospace, monospace; white-space: pre-wrap; word-break
 .live { display: inline-block; width: 9px; height: 9px; border-radius: 50%;
         background: #8d99ae; margin-right: 6px; }
 .live.on { background: #2a9d8f; }
+.plot svg { display: block; user-select: none; }
+.plot text { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; }
+.legend { display: flex; flex-wrap: wrap; gap: 4px 14px; font-size: 12px; color: #444;
+          margin: 2px 0 4px 8px; }
+.legend i { display: inline-block; width: 10px; height: 10px; border-radius: 2px;
+            margin-right: 5px; vertical-align: -1px; }
+.zoomed { font-size: 11px; color: #5c6b77; text-align: right; }
+#charttip { position: fixed; display: none; pointer-events: none; z-index: 10;
+            background: rgba(29,43,54,.92); color: white; font-size: 12px; padding: 4px 7px;
+            border-radius: 4px; white-space: pre; }
 """
 
 _SCRIPT = r"""
@@ -150,14 +132,15 @@ function render(view) {
   const grid = document.getElementById("figures");
   const wanted = new Set(view.figures.map(f => "fig-" + f.id));
   Array.from(grid.children).forEach(c => { if (!wanted.has(c.id)) c.remove(); });
-  view.figures.forEach(f => {
+  const plots = view.figures.map(f => {
     const sec = section("fig-" + f.id, f.title, f.note, "fig");
     let plot = sec.querySelector(".plot");
     if (!plot) { plot = el("div", "plot"); sec.append(plot); }
     grid.append(sec);
-    Plotly.react(plot, f.figure.data, f.figure.layout,
-                 {displaylogo: false, responsive: true});
+    return plot;
   });
+  plots.forEach(p => p.clientWidth);  // one layout for every section, then draw them all
+  plots.forEach((p, i) => drawChart(p, view.figures[i].figure));
   const tables = document.getElementById("tables");
   const best = section("best", "Best trial", s.best ? "" : "No trial completed yet.", "table");
   best.querySelector("table")?.remove();
@@ -195,7 +178,6 @@ _TEMPLATE = """<!DOCTYPE html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
 <style>{css}</style>
-{plotly}
 </head><body>
 <header><h1><span id="dot" class="live"></span>{title}</h1>
 <div class="sub" id="label"></div></header>

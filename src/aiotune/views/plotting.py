@@ -6,7 +6,6 @@ studies are sampled.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,11 +31,6 @@ STATUS_COLORS = {
 Figure = dict[str, Any]
 
 
-def _esc(value: object) -> str:
-    """A study's string, made safe (and literal) for Plotly text."""
-    return html.escape(str(value), quote=False)
-
-
 def _short(value: float | None) -> float | None:
     """A score with 7 significant digits: all a plot can show, half the JSON."""
     return None if value is None else float(f"{value:.7g}")
@@ -55,10 +49,9 @@ def _layout(x_title: str, y_title: str, **extra: Any) -> dict[str, Any]:
     layout: dict[str, Any] = {
         "height": 340,
         "margin": {"l": 60, "r": 20, "t": 10, "b": 50},
-        "xaxis": {"title": {"text": _esc(x_title)}},
-        "yaxis": {"title": {"text": _esc(y_title)}},
+        "xaxis": {"title": {"text": x_title}},
+        "yaxis": {"title": {"text": y_title}},
         "showlegend": False,
-        "hovermode": "closest",
     }
     layout.update(extra)
     return layout
