@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -22,7 +23,7 @@ import aiotune as at
 from aiotune.journal.format import encode_trial
 from aiotune.web import dashboard
 from views_browser import PageLog, browser
-from views_study import make_study_sync
+from views_study import make_mo_study_sync, make_study_sync
 
 __all__ = ["browser"]  # the fixture
 
@@ -40,8 +41,8 @@ def journal(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def served(journal: Path) -> Iterator[str]:
+@contextlib.contextmanager
+def serving(journal: Path) -> Iterator[str]:
     """``aiotune serve journal`` (real uvicorn, in its own process) on a free port."""
     port = free_port()
     server = subprocess.Popen(
@@ -71,6 +72,13 @@ def served(journal: Path) -> Iterator[str]:
             server.wait()
         if server.stdout:
             server.stdout.close()
+
+
+@pytest.fixture
+def served(journal: Path) -> Iterator[str]:
+    """The dashboard of the small study's journal."""
+    with serving(journal) as url:
+        yield url
 
 
 def appended_trial(number: int, score: float) -> bytes:
@@ -121,6 +129,41 @@ def test_dashboard_updates_live_when_another_process_appends_to_the_journal(
     assert log.errors == []
     assert log.external == []
     page.close()
+
+
+@pytest.mark.slow
+def test_dashboard_of_a_multi_objective_journal_redraws_its_pareto_front_live(
+    browser: Any, tmp_path: Path
+) -> None:
+    journal = tmp_path / "mo.jsonl"
+    result = make_mo_study_sync(journal, trials=20)
+    front = result.pareto_front
+    with serving(journal) as url:
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        log = PageLog(page)
+        page.goto(url + "/")
+        page.wait_for_selector("body[data-ready='1']", timeout=60_000)
+        points = "document.querySelector('#fig-pareto g.trace[data-name=\"Pareto front\"]')"
+        assert int(page.evaluate(f"{points}.dataset.points")) == len(front)
+        assert [
+            int(r.split()[0]) for r in page.locator("#front table tr").all_inner_texts()[1:]
+        ] == [t.number for t in front]
+        # A trial better in both objectives than every other one: the front is that trial alone.
+        winner = at.Trial(
+            number=100, params={"x": 1.0, "y": 0.0, "kind": "plain"},
+            status=at.TrialStatus.COMPLETE, scores=(5.0, -5.0), constraints=(-0.6,),
+        )  # fmt: skip
+        with journal.open("ab") as file:
+            file.write(encode_trial(winner))
+        page.wait_for_function(f"{points}.dataset.points === '1'", timeout=10_000, polling=50)
+        assert page.locator("#front table tr").all_inner_texts()[1].split()[:3] == [
+            "100",
+            "5",
+            "-5",
+        ]
+        assert "pareto front\n1 trials" in page.locator("#cards").inner_text().lower()
+        assert log.errors == []
+        page.close()
 
 
 def test_the_dashboard_only_reads(served: str, journal: Path) -> None:

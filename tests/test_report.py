@@ -12,7 +12,7 @@ import pytest
 import aiotune as at
 from aiotune.views import figures, read_snapshot
 from views_browser import PageLog, browser
-from views_study import XSS_CHOICE, XSS_ERROR, make_study_sync
+from views_study import XSS_CHOICE, XSS_ERROR, make_mo_study_sync, make_study_sync
 
 __all__ = ["browser"]  # the fixture
 
@@ -80,6 +80,100 @@ def test_hostile_strings_in_params_and_errors_show_as_text(
     assert XSS_CHOICE in ticks  # the categorical choice, as a tick label of the 'opt' slice
     assert log.errors == []
     page.close()
+
+
+@pytest.fixture(scope="module")
+def mo_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, at.TuningResult]:
+    path = tmp_path_factory.mktemp("report-mo") / "mo.jsonl"
+    return path, make_mo_study_sync(path, trials=40)
+
+
+def trace_points(page: Any, figure: str) -> dict[str, int]:
+    """Points drawn per named trace of a figure, read from the page."""
+    traces = page.locator(f"#fig-{figure} g.trace").all()
+    return {g.get_attribute("data-name"): int(g.get_attribute("data-points")) for g in traces}
+
+
+@pytest.mark.slow
+def test_report_of_a_multi_objective_study_draws_its_pareto_front(
+    browser: Any, mo_study: tuple[Path, at.TuningResult], tmp_path: Path
+) -> None:
+    journal, result = mo_study
+    front = result.pareto_front
+    complete = [t for t in result.trials if t.is_complete]
+    infeasible = [t for t in complete if not t.feasible]
+    assert front
+    assert infeasible
+    page, log = open_report(browser, at.report(journal, tmp_path / "mo.html"))
+    titles = page.locator("section.fig h2").all_text_contents()
+    assert titles[0] == "Pareto front"
+    assert "Optimisation history" not in titles
+    assert [t for t in titles if t.startswith("Slice: ")] == ["Slice: x", "Slice: y", "Slice: kind"]
+    assert trace_points(page, "pareto") == {
+        "dominated": len(complete) - len(infeasible) - len(front),
+        "infeasible": len(infeasible),
+        "boundary of the dominated region": 2 * len(front) - 1,  # the front and its corners
+        "Pareto front": len(front),
+    }
+    axes = page.locator("#fig-pareto svg text").all_text_contents()
+    assert {"score 1 (maximize)", "score 2 (minimize)"} <= set(axes)
+    assert "Score: score 1 (maximize)." in page.locator("#fig-slice-0 .note").inner_text()
+    rows = page.locator("#front table tr").all_inner_texts()[1:]
+    assert [int(row.split()[0]) for row in rows] == [t.number for t in front]
+    assert rows[0].split()[1:3] == [f"{v:.6g}" for v in front[0].scores]
+    cards = page.locator("#cards").inner_text().lower()
+    assert "best score" not in cards
+    assert f"pareto front\n{len(front)} trials" in cards
+    assert f"infeasible\n{len(infeasible)}" in cards
+    assert page.locator("#best").count() == 0
+    assert page.evaluate("window.__xss") is None
+    assert log.errors == []
+    page.close()
+
+
+def test_three_objectives_are_drawn_pairwise_and_a_constrained_history_marks_infeasible() -> None:
+    trials = tuple(
+        at.Trial(
+            number=i,
+            params={"x": i / 10},
+            status=at.TrialStatus.COMPLETE,
+            scores=(i / 10, (10 - i) / 10, float(i % 3)),
+            constraints=(1.0 if i == 4 else -1.0,),
+        )
+        for i in range(10)
+    )
+    view = figures.build_view(read_snapshot(at.TuningResult(trials, direction=("maximize",) * 3)))
+    by_id = {f["id"]: f for f in view["figures"]}
+    assert [i for i in by_id if i.startswith("pareto")] == [
+        "pareto-0-1",
+        "pareto-0-2",
+        "pareto-1-2",
+    ]
+    assert "a projection" in by_id["pareto-0-2"]["note"]
+    names = {t["name"]: t for t in by_id["pareto-0-1"]["figure"]["data"]}
+    assert "boundary of the dominated region" not in names  # no staircase in a projection
+    assert names["infeasible"]["customdata"] == [4]
+    engine_front = at.TuningResult(trials, direction=("maximize",) * 3).pareto_front
+    assert view["summary"]["front_total"] == len(engine_front) > 1
+    assert [r["number"] for r in view["summary"]["front"]] == [t.number for t in engine_front]
+    assert view["summary"]["best"] is None
+    assert view["top"] == []
+
+    single = tuple(
+        at.Trial(
+            number=i, params={"x": i}, status=at.TrialStatus.COMPLETE, score=float(i),
+            constraints=(float(i - 6),),
+        )
+        for i in range(10)
+    )  # fmt: skip
+    view = figures.build_view(read_snapshot(at.TuningResult(single)))
+    history = {t.get("name"): t for t in view["figures"][0]["figure"]["data"]}
+    assert history["infeasible"]["x"] == [7, 8, 9]
+    assert history["score"]["x"] == list(range(7))
+    assert history["best so far"]["y"][-1] == 6.0  # the best feasible
+    assert view["summary"]["best"]["number"] == 6
+    assert view["summary"]["infeasible"] == 3
+    assert [r["number"] for r in view["top"]][:3] == [6, 5, 4]
 
 
 def test_report_needs_no_plotting_library_and_stays_small(

@@ -28,10 +28,12 @@ from typing import Any
 from aiotune.trial import Trial, TrialStatus
 from aiotune.views import summary
 from aiotune.views.params import _axes, _contour, _parallel, _slice
+from aiotune.views.pareto import INFEASIBLE_COLOR, first_objective, pareto_figures
 from aiotune.views.plotting import (
     MAX_BARS,
     MAX_CURVES,
     MAX_FAILURES,
+    MAX_FRONT,
     MAX_POINTS,
     MAX_SLICE_POINTS,
     STATUS_COLORS,
@@ -62,7 +64,10 @@ __all__ = [
 
 
 def _history(snap: Snapshot, done: list[Trial], best: Trial | None) -> Figure:
+    broken = [t for t in done if not t.feasible]
+    done = [t for t in done if t.feasible] if broken else done
     shown = _sampled(done, MAX_POINTS, [best] if best else [])
+    shown_broken = _sampled(broken, MAX_POINTS // 2)
     best_x: list[int] = []
     best_y: list[float] = []
     running: float | None = None
@@ -96,13 +101,23 @@ def _history(snap: Snapshot, done: list[Trial], best: Trial | None) -> Figure:
             "hover": "best so far %{y:.6g}",
         },
     ]
-    return _figure(
-        "history",
-        "Optimisation history",
-        data,
-        _layout("trial number", "score"),
-        _sample_note(len(shown), len(done), "scores"),
-    )
+    note = _sample_note(len(shown), len(done), "scores")
+    if broken:
+        data.insert(
+            1,
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": "infeasible",
+                "x": [t.number for t in shown_broken],
+                "y": [_short(t.score) for t in shown_broken],
+                "marker": {"size": 7, "color": INFEASIBLE_COLOR, "symbol": "x", "opacity": 0.8},
+                "hover": "trial %{x}\nscore %{y:.6g}\ninfeasible",
+            },
+        )
+        note = f"Infeasible trials (a constraint > 0) as grey x; the best is feasible. {note}"
+    layout = _layout("trial number", "score", showlegend=bool(broken))
+    return _figure("history", "Optimisation history", data, layout, note.strip())
 
 
 def _importance(names: list[str], weights: dict[str, float], n_done: int) -> Figure:
@@ -240,6 +255,8 @@ def trial_row(trial: Trial, names: Sequence[str], origin: str | None = None) -> 
         "number": trial.number,
         "status": trial.status.value,
         "score": "" if trial.score is None else text(trial.score),
+        "scores": [text(v) for v in trial.scores],
+        "feasible": trial.feasible,
         "duration": "" if trial.duration is None else f"{trial.duration:.3g}",
         "worker": trial.worker or "",
         "params": {n: text(trial.params[n]) if n in trial.params else "" for n in names},
@@ -250,31 +267,55 @@ def trial_row(trial: Trial, names: Sequence[str], origin: str | None = None) -> 
 
 
 def build_view(snap: Snapshot) -> dict[str, Any]:
-    """The summary, tables and figures of ``snap``, as JSON-ready data."""
+    """The summary, tables and figures of ``snap``, as JSON-ready data.
+
+    A study with several objectives shows its Pareto front instead of an
+    optimisation history and has no best; its parameter plots (importance,
+    contour, parallel coordinates, slices) use the first objective, and say so.
+    """
     names = snap.param_names
-    done = summary.scored(snap.trials)
+    multi = summary.is_multi(snap.direction)
+    front = summary.front(snap.trials, snap.direction) if multi else []
     best = summary.best(snap.trials, snap.direction)
+    objectives = summary.objective_names(snap.direction)
+    psnap = first_objective(snap) if multi else snap  # what the parameter plots read
+    anchor = summary.best(psnap.trials, psnap.direction)  # kept when a plot samples
+    done = summary.scored(psnap.trials)
     counts = summary.status_counts(snap.trials)
-    weights = summary.importance(snap.trials, names)
-    axes = _axes(snap, snap.trials)
-    origins = dict(zip((id(t) for t in snap.trials), snap.origins, strict=False))
-    figures = [_history(snap, done, best), _importance(names, weights, len(done))]
+    weights = summary.importance(psnap.trials, names)
+    axes = _axes(psnap, psnap.trials)
+    origins = dict(zip((t.number for t in snap.trials), snap.origins, strict=False))
+    if multi:
+        figures = pareto_figures(snap, front, objectives)
+    else:
+        figures = [_history(snap, done, best)]
+    figures.append(_importance(names, weights, len(done)))
     figures.append(_statuses(counts))
     ranked = sorted(names, key=lambda n: -weights[n])
     if len(ranked) >= 2:
-        contour = _contour(axes[ranked[0]], axes[ranked[1]], done, best)
+        contour = _contour(axes[ranked[0]], axes[ranked[1]], done, anchor)
         if contour is not None:
             figures.append(contour)
-    more = (_parallel(axes, done, best, snap.direction), _curves(snap, best), _timeline(snap))
+    more = (
+        _parallel(axes, done, anchor, psnap.direction),
+        _curves(psnap, anchor),
+        _timeline(snap),
+    )
     figures.extend(figure for figure in more if figure is not None)
-    shown = _sampled(done, MAX_SLICE_POINTS, [best] if best else [])
+    shown = _sampled(done, MAX_SLICE_POINTS, [anchor] if anchor else [])
     note = _sample_note(len(shown), len(done), "scores")
     for i, name in enumerate(names):
         figure = _slice(axes[name], shown, f"slice-{i}")
         figure["note"] = f"Complete trials; colour: trial number, later brighter. {note}".strip()
         figures.append(figure)
+    if multi:
+        for figure in figures:
+            if figure["id"] in ("importance", "contour", "parallel") or figure["id"].startswith(
+                "slice-"
+            ):
+                figure["note"] = f"Score: {objectives[0]}. {figure['note']}".strip()
     failed = [t for t in snap.trials if t.error is not None]
-    ranked_trials = summary.top(snap.trials, snap.direction, TOP_K)
+    ranked_trials = [] if multi else summary.top(snap.trials, snap.direction, TOP_K)
     durations = summary.duration_stats(snap.trials)
     return {
         "label": snap.label,
@@ -286,7 +327,11 @@ def build_view(snap: Snapshot) -> dict[str, Any]:
             "trials": len(snap.trials),
             "running": None if snap.pending is None else len(snap.pending),
             "counts": counts,
-            "best": None if best is None else trial_row(best, names, origins.get(id(best))),
+            "best": None if best is None else trial_row(best, names, origins.get(best.number)),
+            "objectives": objectives,
+            "front": [trial_row(t, names, origins.get(t.number)) for t in front[:MAX_FRONT]],
+            "front_total": len(front),
+            "infeasible": len(summary.infeasible(snap.trials)),
             "durations": None
             if durations is None
             else {
@@ -298,7 +343,7 @@ def build_view(snap: Snapshot) -> dict[str, Any]:
             },
         },
         "params": names,
-        "top": [trial_row(t, names, origins.get(id(t))) for t in ranked_trials],
+        "top": [trial_row(t, names, origins.get(t.number)) for t in ranked_trials],
         "failures": [
             {
                 "number": t.number,

@@ -119,13 +119,17 @@ function section(id, title, note, cls) {
 }
 function render(view) {
   const s = view.summary;
-  document.getElementById("label").textContent = view.label + " · " + view.direction
+  const multi = s.objectives.length > 1;
+  const direction = Array.isArray(view.direction) ? view.direction.join(", ") : view.direction;
+  document.getElementById("label").textContent = view.label + " · " + direction
     + (view.live ? "" : " · generated " + view.generated);
   const cards = document.getElementById("cards");
   cards.replaceChildren(card("trials", s.trials));
   if (s.running !== null) cards.append(card("running", s.running));
   STATUS.forEach(k => { if (s.counts[k]) cards.append(card(k, s.counts[k])); });
-  cards.append(card("best score", s.best ? s.best.score + " (#" + s.best.number + ")" : "—"));
+  if (s.infeasible) cards.append(card("infeasible", s.infeasible));
+  if (multi) cards.append(card("Pareto front", s.front_total + " trials"));
+  else cards.append(card("best score", s.best ? s.best.score + " (#" + s.best.number + ")" : "—"));
   if (s.durations) cards.append(card("median duration", s.durations.median + " s"));
   const notes = document.getElementById("notes");
   notes.replaceChildren(...view.notes.map(n => el("div", null, n)));
@@ -142,21 +146,37 @@ function render(view) {
   plots.forEach(p => p.clientWidth);  // one layout for every section, then draw them all
   plots.forEach((p, i) => drawChart(p, view.figures[i].figure));
   const tables = document.getElementById("tables");
-  const best = section("best", "Best trial", s.best ? "" : "No trial completed yet.", "table");
-  best.querySelector("table")?.remove();
-  if (s.best) best.append(table(["parameter", "value"],
-    [["trial", s.best.number], ["score", s.best.score]].concat(
-      view.params.map(p => [p, s.best.params[p]]))));
-  const top = section("top", "Top trials by score", "", "table");
-  top.querySelector("table")?.remove();
-  top.append(table(["#", "score", "duration (s)"].concat(view.params),
-    view.top.map(r => [r.number, r.score, r.duration].concat(view.params.map(p => r.params[p])))));
   const fail = section("failures", "Failures", view.failures_total > view.failures.length
     ? "The last " + view.failures.length + " of " + view.failures_total + "." : "", "table");
   fail.querySelector("table")?.remove();
   fail.append(table(["#", "status", "error", "message"],
     view.failures.map(r => [r.number, r.status, r.type, r.message])));
-  tables.replaceChildren(best, top, fail);
+  if (multi) {
+    const note = s.front_total === 0 ? "No feasible trial completed yet."
+      : "Feasible complete trials no other one beats in every objective"
+        + (s.front_total > s.front.length ? "; the first " + s.front.length + " of "
+           + s.front_total + "." : ".");
+    const front = section("front", "Pareto front", note, "table");
+    front.querySelector("table")?.remove();
+    front.append(table(["#"].concat(s.objectives, ["duration (s)"], view.params),
+      s.front.map(r => [r.number].concat(r.scores, [r.duration],
+                                         view.params.map(p => r.params[p])))));
+    tables.replaceChildren(front, fail);
+  } else {
+    const best = section("best", "Best trial", s.best ? "" : s.infeasible
+      ? "No feasible trial completed yet." : "No trial completed yet.", "table");
+    best.querySelector("table")?.remove();
+    if (s.best) best.append(table(["parameter", "value"],
+      [["trial", s.best.number], ["score", s.best.score]].concat(
+        view.params.map(p => [p, s.best.params[p]]))));
+    const top = section("top", "Top trials by score", s.infeasible ? "Feasible trials." : "",
+                        "table");
+    top.querySelector("table")?.remove();
+    top.append(table(["#", "score", "duration (s)"].concat(view.params),
+      view.top.map(r => [r.number, r.score, r.duration].concat(
+        view.params.map(p => r.params[p])))));
+    tables.replaceChildren(best, top, fail);
+  }
   document.body.dataset.version = view.version;
   document.body.dataset.trials = s.trials;
 }
