@@ -260,3 +260,41 @@ def test_the_fast_two_objective_front_is_the_engines_front_ties_included() -> No
                 for i in range(40)
             ]
             assert summary.front(trials, directions) == list(pareto_front(trials, directions))
+
+
+@pytest.mark.slow
+def test_hovering_a_point_names_its_trial_and_dragging_zooms(
+    browser: Any, study: tuple[Path, at.TuningResult], tmp_path: Path
+) -> None:
+    _, result = study
+    page, log = open_report(browser, at.report(result, tmp_path / "report.html"))
+    scores = "#fig-history g.trace[data-name='score']"
+    first = page.locator(f"{scores} path").first.get_attribute("d")
+    assert first is not None
+    # The first circle of the path: "M<x - r> <y>a...": its centre, in page coordinates.
+    x, y = (float(v) for v in first[1:].split("a", 1)[0].split())
+    box = page.locator("#fig-history svg.chart").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + x + 3, box["y"] + y)
+    tip = page.locator("#charttip")
+    assert tip.is_visible()
+    assert tip.inner_text().startswith("trial ")
+    number = int(tip.inner_text().split()[1])
+    assert number in {t.number for t in result.trials if t.is_complete}
+    assert f"score {result.trials[number].score:.6g}" in tip.inner_text()
+
+    drawn = int(page.locator(scores).get_attribute("data-points") or 0)
+    assert drawn == len([t for t in result.trials if t.is_complete])
+    left, top = box["x"] + 70, box["y"] + 20
+    page.mouse.move(left, top)
+    page.mouse.down()
+    page.mouse.move(left + 120, top + 200, steps=4)
+    page.mouse.up()
+    zoomed = int(page.locator(scores).get_attribute("data-points") or 0)
+    assert 0 <= zoomed < drawn
+    assert page.locator("#fig-history .zoomed").is_visible()
+    page.locator("#fig-history svg.chart").dblclick()
+    assert int(page.locator(scores).get_attribute("data-points") or 0) == drawn
+    assert page.locator("#fig-history .zoomed").count() == 0
+    assert log.errors == []
+    page.close()

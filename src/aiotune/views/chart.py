@@ -254,7 +254,7 @@ function drawChart(box, fig) {
       S("path", {d: p, fill: "none", stroke: ln.color || "#264653", "stroke-width": ln.width || 1.5,
                  opacity: d.opacity === undefined ? 1 : d.opacity}, g);
       if (d.hover) d.x.forEach((xv, i) => {
-        if (xv !== null && d.y[i] !== null) targets.push(["point", ti, i, px(xv), py(d.y[i])]);
+        if (xv !== null && d.y[i] !== null) targets.push(["point", ti, i, px(xv), py(d.y[i]), 9]);
       });
     } else {
       const mk = d.marker || {}, r = (mk.size || 6) / 2, cross = mk.symbol === "x";
@@ -265,6 +265,7 @@ function drawChart(box, fig) {
         const yv = d.y[i];
         if (xv === null || yv === null) return;
         const x = px(xv), y = py(yv);
+        if (x < X0 - r || x > X1 + r || y < Y1 - r || y > Y0 + r) return;  // zoomed out of view
         const shade = cs && hi > lo ? Math.round((cs[i] - lo) / (hi - lo) * 15) / 15 : 0.5;
         const color = cs ? rgb(viridis(shade)) : (mk.color || "#2a9d8f");
         add(color, cross
@@ -403,7 +404,7 @@ function interact(box, svg, fig, targets, ax, ay, X0, X1, Y0, Y1) {
     let hit = null, best = 100;  // within 10 px
     for (const t of targets) {
       if (t[0] === "point") {
-        const d2 = (t[3] - x) ** 2 + (t[4] - y) ** 2;
+        const d2 = (t[3] - x) ** 2 + (t[4] - y) ** 2 + (t[5] || 0);  // a line's: behind markers
         if (d2 < best) { best = d2; hit = t; }
       } else if (!hit && x >= t[3] && x <= t[3] + t[5] && y >= t[4] && y <= t[4] + t[6]) {
         hit = t;

@@ -76,7 +76,7 @@ def _history(snap: Snapshot, done: list[Trial], best: Trial | None) -> Figure:
     ):
         if value is not None and value != running:  # the best changed: a new step
             best_x.append(trial.number)
-            best_y.append(value)
+            best_y.append(_short(value) or 0.0)
             running = value
     if best_x and snap.trials:
         best_x.append(snap.trials[-1].number)
