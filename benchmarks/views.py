@@ -17,7 +17,8 @@
    heartbeat), p50/p99/max, against the same study with no viewer.
 
 With ``--screenshots DIR`` it also saves the report and the dashboard of a
-small real study as PNGs there (the README's pictures).
+small study, and the top of the report of a small two-objective study (its
+Pareto front), as PNGs there (the README's pictures).
 """
 
 from __future__ import annotations
@@ -325,6 +326,13 @@ def bench_viewers(n: int, viewers: int, seconds: float, work: Path) -> list[tupl
     return rows
 
 
+async def two_objectives(params: dict[str, Any]) -> at.Outcome:
+    """Accuracy (maximise) against latency (minimise), with a limit on ``dropout``."""
+    latency = params["layers"] * math.log2(params["width"])  # bigger models: slower ...
+    accuracy = score_of(params, random.Random(params["lr"])) + 0.002 * latency  # ... and better
+    return at.Outcome((accuracy, latency), constraints=(params["dropout"] - 0.4,))
+
+
 def screenshots(out_dir: Path, work: Path) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -334,6 +342,11 @@ def screenshots(out_dir: Path, work: Path) -> None:
     journal = Path("trials.jsonl")
     write_journal(journal, 150, seed=7)
     report = at.report(journal, work / "report.html").resolve()
+    multi = at.run(
+        two_objectives, SPACE, strategy=at.Random(seed=5), max_trials=150,
+        direction=("maximize", "minimize"),
+    )  # fmt: skip
+    pareto = at.report(multi, work / "pareto.html").resolve()
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "aiotune", "serve", str(journal), "--port", str(port)]
@@ -346,6 +359,12 @@ def screenshots(out_dir: Path, work: Path) -> None:
             page.goto(report.as_uri())
             page.wait_for_selector("body[data-ready='1']")
             page.screenshot(path=str(out_dir / "report.png"), full_page=True)
+            page.goto(pareto.as_uri())
+            page.wait_for_selector("body[data-ready='1']")
+            box = page.locator("#figures").bounding_box()
+            assert box is not None
+            clip = {"x": 0, "y": 0, "width": 1280, "height": box["y"] + 520}
+            page.screenshot(path=str(out_dir / "pareto.png"), clip=clip)
             page.goto(f"http://127.0.0.1:{port}/")
             page.wait_for_selector("body[data-ready='1']")
             page.wait_for_function("document.getElementById('dot').classList.contains('on')")
@@ -354,7 +373,7 @@ def screenshots(out_dir: Path, work: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=15)
-    print(f"screenshots: {out_dir / 'report.png'}, {out_dir / 'dashboard.png'}")
+    print(f"screenshots: {out_dir}: report.png, pareto.png, dashboard.png")
 
 
 def main() -> None:

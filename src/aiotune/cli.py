@@ -355,7 +355,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     trials.add_argument("--limit", type=_positive, metavar="N", help="at most N trials")
     trials.add_argument("--format", choices=["table", "csv", "json"], default="table")
-    report = command("report", "write a self-contained HTML report (needs the 'report' extra)")
+    report = command("report", "write a self-contained HTML report (opens offline)")
     report.add_argument("-o", "--output", default="report.html", help="default: report.html")
     serve = command("serve", "serve the live dashboard (needs the 'web' extra)")
     serve.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1 (this machine only)")
