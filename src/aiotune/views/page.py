@@ -190,6 +190,7 @@ if (LIVE) {
   events.onerror = () => dot.classList.remove("on");
   events.onmessage = e => render(JSON.parse(e.data));
 }
+performance.mark("aiotune-drawn");  // every plot drawn (benchmarks/views.py reads it)
 document.body.dataset.ready = "1";
 """
 
