@@ -2,8 +2,9 @@
 
 Plotly.js took 2.4 of the 4.5 s a 1,000-trial report needed to render in
 headless Chromium (4.8 MB of JavaScript to parse and evaluate before the
-first plot); this script is about 14 kB and draws every plot of the report
-in a few hundred milliseconds (``benchmarks/README.md``, "Seeing a study").
+first plot); this script is about 18 kB and the whole report renders in
+about 1 s, faster than a page that only loads Plotly.js
+(``benchmarks/README.md``, "Seeing a study").
 
 A figure is a ``{"data": [trace, ...], "layout": {...}}`` dict, built by
 :mod:`aiotune.views.figures` and :mod:`aiotune.views.params`. Traces:
