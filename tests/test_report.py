@@ -242,19 +242,22 @@ def test_importance_finds_the_parameter_that_matters() -> None:
     assert weights["noise"] < 0.1
 
 
-def test_the_fast_two_objective_front_is_the_engines_front_ties_included() -> None:
+def test_the_views_fast_front_is_the_engines_front_ties_included() -> None:
     from aiotune.trial import pareto_front
     from aiotune.views import summary
 
     rng = np.random.default_rng(0)
-    for directions in (("maximize", "minimize"), ("minimize", "minimize"), ("maximize",) * 2):
+    both = ("maximize", "minimize")
+    for directions in (both, ("minimize",) * 2, ("maximize",) * 2, (*both, "maximize")):
         for _ in range(30):
             trials = [
                 at.Trial(
                     number=i,
                     params={},
                     status=at.TrialStatus.COMPLETE if i % 7 else at.TrialStatus.FAILED,
-                    scores=tuple(float(v) for v in rng.integers(0, 6, size=2)) if i % 7 else (),
+                    scores=tuple(float(v) for v in rng.integers(0, 6, size=len(directions)))
+                    if i % 7
+                    else (),
                     constraints=(float(rng.integers(-3, 2)),),
                 )
                 for i in range(40)

@@ -135,10 +135,10 @@ function categories(values, order, into) {
 }
 function pos(cats, v) { return cats && typeof v === "string" ? cats.indexOf(v) : v; }
 
-function drawChart(box, fig) {
+function drawChart(box, fig, width) {
   box.__fig = fig;
   const L = fig.layout || {}, data = fig.data || [];
-  const W = Math.max(280, box.clientWidth || 560), H = L.height || 340;
+  const W = Math.max(280, width || box.clientWidth || 560), H = L.height || 340;
   const m = Object.assign({l: 60, r: 20, t: 10, b: 50}, L.margin || {});
   const xs = L.xaxis || {}, ys = L.yaxis || {};
   const bar = data.some(d => d.type === "contour") ? 76 : 0;

@@ -143,8 +143,8 @@ function render(view) {
     grid.append(sec);
     return plot;
   });
-  plots.forEach(p => p.clientWidth);  // one layout for every section, then draw them all
-  plots.forEach((p, i) => drawChart(p, view.figures[i].figure));
+  const widths = plots.map(p => p.clientWidth);  // one layout for all, then draw them all
+  plots.forEach((p, i) => drawChart(p, view.figures[i].figure, widths[i]));
   const tables = document.getElementById("tables");
   const fail = section("failures", "Failures", view.failures_total > view.failures.length
     ? "The last " + view.failures.length + " of " + view.failures_total + "." : "", "table");
