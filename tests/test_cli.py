@@ -15,7 +15,8 @@ import pytest
 
 import aiotune as at
 from aiotune.cli import main
-from views_study import make_study
+from aiotune.views import summary
+from views_study import MO_DIRECTIONS, make_mo_study, make_study
 
 
 @pytest.fixture(scope="module")
@@ -181,3 +182,133 @@ def test_several_journals_of_one_study_are_merged_and_of_two_studies_refused(
 
 async def _sum(params: dict[str, int]) -> float:
     return float(params["x"])
+
+
+# -- several objectives and constraints ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mo_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, at.TuningResult]:
+    path = tmp_path_factory.mktemp("cli-mo") / "mo.jsonl"
+    result = asyncio.run(make_mo_study(path, trials=40))
+    return path, result
+
+
+def test_the_study_has_a_front_and_infeasible_trials(
+    mo_study: tuple[Path, at.TuningResult],
+) -> None:
+    _, result = mo_study
+    front = result.pareto_front
+    assert 2 <= len(front) < len(result.trials)
+    assert any(t.is_complete and not t.feasible for t in result.trials)
+    # and the views' fast two-objective front is the engine's
+    assert summary.front(result.trials, result.direction) == list(front)
+
+
+def test_show_of_a_multi_objective_study_prints_the_front_not_a_best(
+    mo_study: tuple[Path, at.TuningResult], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, result = mo_study
+    assert main(["show", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "(maximize, minimize)" in out
+    assert "multi-objective" in out
+    assert "best:" not in out
+    broken = [t for t in result.trials if t.is_complete and not t.feasible]
+    assert f"infeasible: {len(broken)} complete trial(s)" in out
+    block = out.split("none beaten by another:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert block[0].split()[:4] == ["#", "score1", "score2", "duration"]
+    assert [int(line.split()[0]) for line in block[1:]] == [t.number for t in result.pareto_front]
+    first = result.pareto_front[0]
+    assert block[1].split()[1:3] == [f"{first.scores[0]:.6g}", f"{first.scores[1]:.6g}"]
+
+
+def test_best_of_a_multi_objective_study_lists_the_front_and_json_has_its_shape(
+    mo_study: tuple[Path, at.TuningResult], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, result = mo_study
+    assert main(["best", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"multi-objective (maximize, minimize): no single best; "
+                          f"the Pareto front has {len(result.pareto_front)} trial(s):")  # fmt: skip
+    listed = [
+        int(line.split()[1].rstrip(":")) for line in out.splitlines() if line.startswith("trial ")
+    ]
+    assert listed == [t.number for t in result.pareto_front]
+
+    assert main(["best", str(path), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record == {
+        "directions": ["maximize", "minimize"],
+        "pareto_front": [
+            {"number": t.number, "params": t.params, "scores": list(t.scores), "status": "complete"}
+            for t in result.pareto_front
+        ],
+    }
+
+
+def test_trials_of_a_multi_objective_study_show_every_score_and_feasibility(
+    mo_study: tuple[Path, at.TuningResult], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, result = mo_study
+    assert main(["trials", str(path), "--sort", "score", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert list(rows[0])[:5] == ["number", "status", "scores.0", "scores.1", "feasible"]
+    firsts = [float(r["scores.0"]) for r in rows if r["scores.0"]]
+    assert firsts == sorted(firsts, reverse=True)  # the first objective is maximised
+    by_number = {t.number: t for t in result.trials}
+    for row in rows:
+        trial = by_number[int(row["number"])]
+        assert row["feasible"] == ("yes" if trial.feasible else "no")
+        assert float(row["scores.1"]) == pytest.approx(trial.scores[1], rel=1e-5)
+
+    assert main(["trials", str(path), "--format", "json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [r["scores"] for r in records] == [list(t.scores) for t in result.trials]
+    assert [r["feasible"] for r in records] == [t.feasible for t in result.trials]
+
+
+def test_a_constrained_study_reports_its_best_feasible_trial(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def constrained(params: dict[str, int]) -> at.Outcome:
+        return at.Outcome(float(params["x"]), constraints=(params["x"] - 6.0,))  # x <= 6
+
+    path = tmp_path / "constrained.jsonl"
+    result = at.run(
+        constrained, at.Space(x=at.Int(0, 9)), strategy=at.Grid(), observers=[at.JsonlWriter(path)]
+    )
+    assert result.best.number == 6  # x = 9 scores more but breaks the constraint
+    assert main(["best", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["number"] == 6
+    assert main(["show", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "infeasible: 3 complete trial(s)" in out
+    assert "best: trial 6, score 6" in out
+    top = out.split("by score (feasible):\n", 1)[1].splitlines()
+    assert [line.split()[0] for line in top[1:8]] == ["6", "5", "4", "3", "2", "1", "0"]
+
+    async def never(params: dict[str, int]) -> at.Outcome:
+        return at.Outcome(1.0, constraints=(1.0,))
+
+    broken = tmp_path / "broken.jsonl"
+    at.run(never, at.Space(x=at.Int(0, 2)), strategy=at.Grid(), observers=[at.JsonlWriter(broken)])
+    assert main(["best", str(broken)]) == 1
+    assert "no complete trial is feasible" in capsys.readouterr().err
+
+
+def test_a_multi_objective_study_with_no_feasible_trial_has_an_empty_front(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def never(params: dict[str, int]) -> at.Outcome:
+        return at.Outcome((1.0, 2.0), constraints=(1.0,))
+
+    path = tmp_path / "never.jsonl"
+    at.run(
+        never, at.Space(x=at.Int(0, 2)), strategy=at.Grid(), direction=MO_DIRECTIONS,
+        observers=[at.JsonlWriter(path)],
+    )  # fmt: skip
+    assert main(["show", str(path)]) == 0
+    assert "Pareto front: empty" in capsys.readouterr().out
+    assert main(["best", str(path), "--json"]) == 1
+    assert "the Pareto front is empty" in capsys.readouterr().err

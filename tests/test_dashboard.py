@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -22,7 +23,7 @@ import aiotune as at
 from aiotune.journal.format import encode_trial
 from aiotune.web import dashboard
 from views_browser import PageLog, browser
-from views_study import make_study_sync
+from views_study import make_mo_study_sync, make_study_sync
 
 __all__ = ["browser"]  # the fixture
 
@@ -40,8 +41,8 @@ def journal(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def served(journal: Path) -> Iterator[str]:
+@contextlib.contextmanager
+def serving(journal: Path) -> Iterator[str]:
     """``aiotune serve journal`` (real uvicorn, in its own process) on a free port."""
     port = free_port()
     server = subprocess.Popen(
@@ -73,6 +74,13 @@ def served(journal: Path) -> Iterator[str]:
             server.stdout.close()
 
 
+@pytest.fixture
+def served(journal: Path) -> Iterator[str]:
+    """The dashboard of the small study's journal."""
+    with serving(journal) as url:
+        yield url
+
+
 def appended_trial(number: int, score: float) -> bytes:
     trial = at.Trial(
         number=number,
@@ -97,7 +105,7 @@ def test_dashboard_updates_live_when_another_process_appends_to_the_journal(
     page.wait_for_selector("body[data-ready='1']", timeout=60_000)
     before = int(page.evaluate("document.body.dataset.trials"))
     assert before == 12
-    plots = page.locator(".js-plotly-plot").count()
+    plots = page.locator("svg.chart").count()
     assert plots >= 7
 
     # A torn write: half a line changes nothing until the writer ends it.
@@ -117,10 +125,45 @@ def test_dashboard_updates_live_when_another_process_appends_to_the_journal(
     assert latency < 5.0  # typically ~0.3 s: one journal poll (0.2 s) and one build
     cards = page.locator("#cards").inner_text()
     assert "5 (#100)" in cards  # the new best score, with its trial number
-    assert page.locator(".js-plotly-plot").count() == plots
+    assert page.locator("svg.chart").count() == plots
     assert log.errors == []
     assert log.external == []
     page.close()
+
+
+@pytest.mark.slow
+def test_dashboard_of_a_multi_objective_journal_redraws_its_pareto_front_live(
+    browser: Any, tmp_path: Path
+) -> None:
+    journal = tmp_path / "mo.jsonl"
+    result = make_mo_study_sync(journal, trials=20)
+    front = result.pareto_front
+    with serving(journal) as url:
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        log = PageLog(page)
+        page.goto(url + "/")
+        page.wait_for_selector("body[data-ready='1']", timeout=60_000)
+        points = "document.querySelector('#fig-pareto g.trace[data-name=\"Pareto front\"]')"
+        assert int(page.evaluate(f"{points}.dataset.points")) == len(front)
+        assert [
+            int(r.split()[0]) for r in page.locator("#front table tr").all_inner_texts()[1:]
+        ] == [t.number for t in front]
+        # A trial better in both objectives than every other one: the front is that trial alone.
+        winner = at.Trial(
+            number=100, params={"x": 1.0, "y": 0.0, "kind": "plain"},
+            status=at.TrialStatus.COMPLETE, scores=(5.0, -5.0), constraints=(-0.6,),
+        )  # fmt: skip
+        with journal.open("ab") as file:
+            file.write(encode_trial(winner))
+        page.wait_for_function(f"{points}.dataset.points === '1'", timeout=10_000, polling=50)
+        assert page.locator("#front table tr").all_inner_texts()[1].split()[:3] == [
+            "100",
+            "5",
+            "-5",
+        ]
+        assert "pareto front\n1 trials" in page.locator("#cards").inner_text().lower()
+        assert log.errors == []
+        page.close()
 
 
 def test_the_dashboard_only_reads(served: str, journal: Path) -> None:
@@ -167,7 +210,8 @@ async def test_a_running_tuner_mounted_in_an_app_streams_each_change(tmp_path: P
         async with httpx.AsyncClient(timeout=30) as client:
             page = await client.get(base + "/")
             assert page.status_code == 200
-            assert 'src="/tuning/plotly.min.js"' in page.text  # links under the mount point
+            assert '"/tuning/events?since=' in page.text  # links under the mount point
+            assert "<script src=" not in page.text  # self-contained
             async with tuner, client.stream("GET", base + "/events") as events:
                 with anyio.fail_after(60):
                     async for line in events.aiter_lines():

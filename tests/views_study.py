@@ -51,3 +51,37 @@ def make_study_sync(path: Path, trials: int = 30, seed: int = 1) -> at.TuningRes
     keeps an event loop running in the test's thread)."""
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, make_study(path, trials, seed)).result()
+
+
+MO_SPACE = at.Space(
+    x=at.Float(0.0, 1.0),
+    y=at.Float(0.0, 1.0),
+    kind=at.Categorical(["plain", XSS_CHOICE]),
+)
+MO_DIRECTIONS = ("maximize", "minimize")
+
+
+async def mo_objective(params: dict[str, Any]) -> at.Outcome:
+    """Maximise x, minimise y + x² (a trade-off along y = 0); feasible when y <= 0.6."""
+    await asyncio.sleep(0.002)
+    cost = params["y"] + params["x"] ** 2 + (0.05 if params["kind"] == "plain" else 0.0)
+    return at.Outcome((params["x"], cost), constraints=(params["y"] - 0.6,))
+
+
+async def make_mo_study(path: Path, trials: int = 40, seed: int = 3) -> at.TuningResult:
+    """A real two-objective, constrained study, journaled at ``path``."""
+    return await at.tune(
+        mo_objective,
+        MO_SPACE,
+        strategy=at.Random(seed=seed),
+        max_trials=trials,
+        concurrency=2,
+        direction=MO_DIRECTIONS,
+        observers=[at.JsonlWriter(path)],
+    )
+
+
+def make_mo_study_sync(path: Path, trials: int = 40, seed: int = 3) -> at.TuningResult:
+    """:func:`make_mo_study` from sync code (see :func:`make_study_sync`)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, make_mo_study(path, trials, seed)).result()

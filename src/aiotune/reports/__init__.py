@@ -11,10 +11,8 @@ import os
 from pathlib import Path
 
 from aiotune.views.figures import build_view
-from aiotune.views.page import plotly_js_path, render_page
+from aiotune.views.page import render_page
 from aiotune.views.source import read_snapshot
-
-_FEATURE = "aiotune.report()"
 
 
 def report(result_or_path: object, path: str | os.PathLike[str] = "report.html") -> Path:
@@ -25,9 +23,10 @@ def report(result_or_path: object, path: str | os.PathLike[str] = "report.html")
     with ``.history``, ``.space`` and ``.direction``, such as a
     :class:`~aiotune.Tuner`), reported as it stands.
 
-    The page is one file that opens offline — Plotly.js (from the ``report``
-    extra: ``pip install 'aiotune[report]'``) and the data are inlined — and
-    shows the optimisation history, parameter importance, a slice per
+    The page is one file that opens offline — its small plotting script,
+    styles and the data are inlined; no plotting library is needed — and
+    shows the optimisation history (for several objectives: the Pareto
+    front; infeasible trials marked), parameter importance, a slice per
     parameter, a contour of the two most important parameters, parallel
     coordinates, intermediate values, a timeline per worker, status counts,
     the top trials and a table of failures. Every value from the study is
@@ -35,14 +34,9 @@ def report(result_or_path: object, path: str | os.PathLike[str] = "report.html")
     each sampled plot says so. Blocking: in async code, call it through
     ``anyio.to_thread.run_sync`` (or ``asyncio.to_thread``).
     """
-    plotly = plotly_js_path(_FEATURE, "report")
     snapshot = read_snapshot(result_or_path)
     view = build_view(snapshot)
-    page = render_page(
-        view,
-        title=f"aiotune report: {_title(result_or_path)}",
-        plotly_inline=plotly.read_text(encoding="utf-8"),
-    )
+    page = render_page(view, title=f"aiotune report: {_title(result_or_path)}")
     out = Path(path)
     out.write_text(page, encoding="utf-8")
     return out

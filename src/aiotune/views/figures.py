@@ -1,16 +1,16 @@
-"""The view of a study as plain data: summary, tables and Plotly figures, ready for JSON.
+"""The view of a study as plain data: summary, tables and figures, ready for JSON.
 
 :func:`build_view` turns a :class:`~aiotune.views.source.Snapshot` into one
 dict that the HTML report embeds and the dashboard streams; the page's
-script (:mod:`aiotune.views.page`) draws it. Figures are plain Plotly.js
-``{"data", "layout"}`` dicts (no Plotly Python objects: building them is
-cheap enough to redo on every change of a live study).
+script (:mod:`aiotune.views.page`, :mod:`aiotune.views.chart`) draws it.
+Figures are plain ``{"data", "layout"}`` dicts in the small schema
+:mod:`aiotune.views.chart` documents (cheap enough to rebuild on every
+change of a live study).
 
-Escaping: Plotly.js reads a few HTML tags in text (``<b>``, ``<br>``) and
-decodes entities, so every string from a study (a categorical choice, a
-parameter or worker name) goes into a figure through :func:`_esc`, which
-turns ``<`` into ``&lt;``: Plotly shows it back as the literal text. Table
-cells are plain strings that the page sets with ``textContent``.
+Escaping: strings from a study (a categorical choice, a parameter or worker
+name, an error message) go into the view as they are; the page sets every
+one with ``textContent`` (tables, ticks, labels, tooltips), so none is ever
+read as markup.
 
 Big studies: a browser cannot draw 20,000 points in ten plots quickly, so
 scatter plots show at most :data:`MAX_POINTS` trials (:data:`MAX_SLICE_POINTS`
@@ -28,16 +28,17 @@ from typing import Any
 from aiotune.trial import Trial, TrialStatus
 from aiotune.views import summary
 from aiotune.views.params import _axes, _contour, _parallel, _slice
+from aiotune.views.pareto import INFEASIBLE_COLOR, first_objective, pareto_figures
 from aiotune.views.plotting import (
     MAX_BARS,
     MAX_CURVES,
     MAX_FAILURES,
+    MAX_FRONT,
     MAX_POINTS,
     MAX_SLICE_POINTS,
     STATUS_COLORS,
     TOP_K,
     Figure,
-    _esc,
     _figure,
     _layout,
     _sample_note,
@@ -63,7 +64,10 @@ __all__ = [
 
 
 def _history(snap: Snapshot, done: list[Trial], best: Trial | None) -> Figure:
+    broken = [t for t in done if not t.feasible]
+    done = [t for t in done if t.feasible] if broken else done
     shown = _sampled(done, MAX_POINTS, [best] if best else [])
+    shown_broken = _sampled(broken, MAX_POINTS // 2)
     best_x: list[int] = []
     best_y: list[float] = []
     running: float | None = None
@@ -72,7 +76,7 @@ def _history(snap: Snapshot, done: list[Trial], best: Trial | None) -> Figure:
     ):
         if value is not None and value != running:  # the best changed: a new step
             best_x.append(trial.number)
-            best_y.append(value)
+            best_y.append(_short(value) or 0.0)
             running = value
     if best_x and snap.trials:
         best_x.append(snap.trials[-1].number)
@@ -85,7 +89,7 @@ def _history(snap: Snapshot, done: list[Trial], best: Trial | None) -> Figure:
             "x": [t.number for t in shown],
             "y": [_short(t.score) for t in shown],
             "marker": {"size": 6, "color": STATUS_COLORS["complete"], "opacity": 0.7},
-            "hovertemplate": "trial %{x}<br>score %{y:.6g}<extra></extra>",
+            "hover": "trial %{x}\nscore %{y:.6g}",
         },
         {
             "type": "scatter",
@@ -94,16 +98,26 @@ def _history(snap: Snapshot, done: list[Trial], best: Trial | None) -> Figure:
             "x": best_x,
             "y": best_y,
             "line": {"color": "#264653", "width": 2, "shape": "hv"},
-            "hovertemplate": "best so far %{y:.6g}<extra></extra>",
+            "hover": "best so far %{y:.6g}",
         },
     ]
-    return _figure(
-        "history",
-        "Optimisation history",
-        data,
-        _layout("trial number", "score"),
-        _sample_note(len(shown), len(done), "scores"),
-    )
+    note = _sample_note(len(shown), len(done), "scores")
+    if broken:
+        data.insert(
+            1,
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": "infeasible",
+                "x": [t.number for t in shown_broken],
+                "y": [_short(t.score) for t in shown_broken],
+                "marker": {"size": 7, "color": INFEASIBLE_COLOR, "symbol": "x", "opacity": 0.8},
+                "hover": "trial %{x}\nscore %{y:.6g}\ninfeasible",
+            },
+        )
+        note = f"Infeasible trials (a constraint > 0) as grey x; the best is feasible. {note}"
+    layout = _layout("trial number", "score", showlegend=bool(broken))
+    return _figure("history", "Optimisation history", data, layout, note.strip())
 
 
 def _importance(names: list[str], weights: dict[str, float], n_done: int) -> Figure:
@@ -113,9 +127,9 @@ def _importance(names: list[str], weights: dict[str, float], n_done: int) -> Fig
             "type": "bar",
             "orientation": "h",
             "x": [round(weights[n], 4) for n in order],
-            "y": [_esc(n) for n in order],
+            "y": [str(n) for n in order],
             "marker": {"color": "#457b9d"},
-            "hovertemplate": "%{y}: %{x:.3f}<extra></extra>",
+            "hover": "%{y}: %{x:.3f}",
         }
     ]
     layout = _layout("share of score variance (η²)", "", height=max(160, 40 + 28 * len(order)))
@@ -158,7 +172,6 @@ def _curves(snap: Snapshot, best: Trial | None) -> Figure | None:
             "connectgaps": False,
             "line": {"width": 1, "color": colors.get(key, "#8d99ae")},
             "opacity": 0.6,
-            "hoverinfo": "skip",
         }
         for key, (xs, ys) in groups.items()
     ]
@@ -171,7 +184,7 @@ def _curves(snap: Snapshot, best: Trial | None) -> Figure | None:
             "y": ends_y,
             "customdata": ends_n,
             "marker": {"symbol": "x", "size": 7, "color": STATUS_COLORS["failed"]},
-            "hovertemplate": "trial %{customdata} pruned at step %{x}<extra></extra>",
+            "hover": "trial %{customdata} pruned at step %{x}",
         }
     )
     note = "Green: complete, orange: pruned (an x where it was stopped). "
@@ -201,10 +214,10 @@ def _timeline(snap: Snapshot) -> Figure | None:
             "x": [
                 round(max((t.finished_at or 0.0) - (t.started_at or 0.0), 1e-3), 4) for t in group
             ],
-            "y": [_esc(t.worker or "?") for t in group],
+            "y": [str(t.worker or "?") for t in group],
             "customdata": [t.number for t in group],
             "marker": {"color": STATUS_COLORS[status], "line": {"width": 0.5, "color": "white"}},
-            "hovertemplate": f"trial %{{customdata}} ({status})<br>%{{x:.3g}} s<extra></extra>",
+            "hover": f"trial %{{customdata}} ({status})\n%{{x:.3g}} s",
         }
         for status, group in by_status.items()
     ]
@@ -227,7 +240,7 @@ def _statuses(counts: dict[str, int]) -> Figure:
             "x": list(counts),
             "y": list(counts.values()),
             "marker": {"color": [STATUS_COLORS[s] for s in counts]},
-            "hovertemplate": "%{x}: %{y}<extra></extra>",
+            "hover": "%{x}: %{y}",
         }
     ]
     return _figure("statuses", "Status counts", data, _layout("status", "trials", height=260))
@@ -242,6 +255,8 @@ def trial_row(trial: Trial, names: Sequence[str], origin: str | None = None) -> 
         "number": trial.number,
         "status": trial.status.value,
         "score": "" if trial.score is None else text(trial.score),
+        "scores": [text(v) for v in trial.scores],
+        "feasible": trial.feasible,
         "duration": "" if trial.duration is None else f"{trial.duration:.3g}",
         "worker": trial.worker or "",
         "params": {n: text(trial.params[n]) if n in trial.params else "" for n in names},
@@ -252,31 +267,55 @@ def trial_row(trial: Trial, names: Sequence[str], origin: str | None = None) -> 
 
 
 def build_view(snap: Snapshot) -> dict[str, Any]:
-    """The summary, tables and figures of ``snap``, as JSON-ready data."""
+    """The summary, tables and figures of ``snap``, as JSON-ready data.
+
+    A study with several objectives shows its Pareto front instead of an
+    optimisation history and has no best; its parameter plots (importance,
+    contour, parallel coordinates, slices) use the first objective, and say so.
+    """
     names = snap.param_names
-    done = summary.scored(snap.trials)
+    multi = summary.is_multi(snap.direction)
+    front = summary.front(snap.trials, snap.direction) if multi else []
     best = summary.best(snap.trials, snap.direction)
+    objectives = summary.objective_names(snap.direction)
+    psnap = first_objective(snap) if multi else snap  # what the parameter plots read
+    anchor = summary.best(psnap.trials, psnap.direction)  # kept when a plot samples
+    done = summary.scored(psnap.trials)
     counts = summary.status_counts(snap.trials)
-    weights = summary.importance(snap.trials, names)
-    axes = _axes(snap, snap.trials)
-    origins = dict(zip((id(t) for t in snap.trials), snap.origins, strict=False))
-    figures = [_history(snap, done, best), _importance(names, weights, len(done))]
+    weights = summary.importance(psnap.trials, names)
+    axes = _axes(psnap, psnap.trials)
+    origins = dict(zip((t.number for t in snap.trials), snap.origins, strict=False))
+    if multi:
+        figures = pareto_figures(snap, front, objectives)
+    else:
+        figures = [_history(snap, done, best)]
+    figures.append(_importance(names, weights, len(done)))
     figures.append(_statuses(counts))
     ranked = sorted(names, key=lambda n: -weights[n])
     if len(ranked) >= 2:
-        contour = _contour(axes[ranked[0]], axes[ranked[1]], done, best)
+        contour = _contour(axes[ranked[0]], axes[ranked[1]], done, anchor)
         if contour is not None:
             figures.append(contour)
-    more = (_parallel(axes, done, best, snap.direction), _curves(snap, best), _timeline(snap))
+    more = (
+        _parallel(axes, done, anchor, psnap.direction),
+        _curves(psnap, anchor),
+        _timeline(snap),
+    )
     figures.extend(figure for figure in more if figure is not None)
-    shown = _sampled(done, MAX_SLICE_POINTS, [best] if best else [])
+    shown = _sampled(done, MAX_SLICE_POINTS, [anchor] if anchor else [])
     note = _sample_note(len(shown), len(done), "scores")
     for i, name in enumerate(names):
         figure = _slice(axes[name], shown, f"slice-{i}")
         figure["note"] = f"Complete trials; colour: trial number, later brighter. {note}".strip()
         figures.append(figure)
+    if multi:
+        for figure in figures:
+            if figure["id"] in ("importance", "contour", "parallel") or figure["id"].startswith(
+                "slice-"
+            ):
+                figure["note"] = f"Score: {objectives[0]}. {figure['note']}".strip()
     failed = [t for t in snap.trials if t.error is not None]
-    ranked_trials = summary.top(snap.trials, snap.direction, TOP_K)
+    ranked_trials = [] if multi else summary.top(snap.trials, snap.direction, TOP_K)
     durations = summary.duration_stats(snap.trials)
     return {
         "label": snap.label,
@@ -288,7 +327,11 @@ def build_view(snap: Snapshot) -> dict[str, Any]:
             "trials": len(snap.trials),
             "running": None if snap.pending is None else len(snap.pending),
             "counts": counts,
-            "best": None if best is None else trial_row(best, names, origins.get(id(best))),
+            "best": None if best is None else trial_row(best, names, origins.get(best.number)),
+            "objectives": objectives,
+            "front": [trial_row(t, names, origins.get(t.number)) for t in front[:MAX_FRONT]],
+            "front_total": len(front),
+            "infeasible": len(summary.infeasible(snap.trials)),
             "durations": None
             if durations is None
             else {
@@ -300,7 +343,7 @@ def build_view(snap: Snapshot) -> dict[str, Any]:
             },
         },
         "params": names,
-        "top": [trial_row(t, names, origins.get(id(t))) for t in ranked_trials],
+        "top": [trial_row(t, names, origins.get(t.number)) for t in ranked_trials],
         "failures": [
             {
                 "number": t.number,

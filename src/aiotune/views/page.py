@@ -2,36 +2,21 @@
 
 The page holds the view (from :func:`aiotune.views.figures.build_view`) as
 JSON in a ``<script type="application/json">`` block, escaped so no string
-in it can end the block, and draws it with Plotly.js. Every table cell is
-set with ``textContent``, so a value from a study is always shown as text.
-The report inlines Plotly.js and needs no network; the dashboard loads it
-from its own server and listens for new views as server-sent events.
+in it can end the block, and draws it with the page's own SVG charts
+(:mod:`aiotune.views.chart`, inlined: the page needs no network and no
+library). Every table cell, label and tick is set with ``textContent``, so
+a value from a study is always shown as text. The dashboard's page also
+listens for new views as server-sent events.
 """
 
 from __future__ import annotations
 
 import html
-import importlib
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import orjson
 
-from aiotune.errors import MissingExtraError
-
-
-@cache
-def plotly_js_path(feature: str, extra: str) -> Path:
-    """Where Plotly.js is on disk (it ships inside the ``plotly`` package)."""
-    try:
-        plotly = importlib.import_module("plotly")
-    except ImportError:
-        raise MissingExtraError(feature, extra) from None
-    path = Path(str(plotly.__file__)).parent / "package_data" / "plotly.min.js"
-    if not path.is_file():  # pragma: no cover - a broken plotly install
-        raise MissingExtraError(feature, extra)
-    return path
+from aiotune.views.chart import CHART_JS
 
 
 def view_json(view: dict[str, Any]) -> str:
@@ -40,32 +25,19 @@ def view_json(view: dict[str, Any]) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def render_page(
-    view: dict[str, Any] | str,
-    *,
-    title: str,
-    plotly_inline: str | None = None,
-    plotly_src: str | None = None,
-    events_url: str | None = None,
-) -> str:
-    """The HTML page for ``view``: Plotly inlined (the report) or linked (the dashboard).
+def render_page(view: dict[str, Any] | str, *, title: str, events_url: str | None = None) -> str:
+    """The HTML page for ``view``, self-contained (scripts and styles inlined).
 
     ``view`` is the view, or its JSON text from :func:`view_json`. With
     ``events_url`` the page follows server-sent events, each a new view.
     """
-    if plotly_inline is not None:
-        inline = plotly_inline.replace("</script", "<\\/script")
-        plotly = f"<script>{inline}</script>"
-    else:
-        plotly = f'<script src="{html.escape(plotly_src or "", quote=True)}"></script>'
     live = "null" if events_url is None else orjson.dumps(events_url).decode()
     return _TEMPLATE.format(
         title=html.escape(title),
-        plotly=plotly,
         view=view if isinstance(view, str) else view_json(view),
         live=live.replace("<", "\\u003c"),
         css=_CSS,
-        script=_SCRIPT,
+        script=CHART_JS + _SCRIPT,
     )
 
 
@@ -96,6 +68,16 @@ td.msg { font-family: ui-monospace, monospace; white-space: pre-wrap; word-break
 .live { display: inline-block; width: 9px; height: 9px; border-radius: 50%;
         background: #8d99ae; margin-right: 6px; }
 .live.on { background: #2a9d8f; }
+.plot svg { display: block; user-select: none; }
+.plot text { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; }
+.legend { display: flex; flex-wrap: wrap; gap: 4px 14px; font-size: 12px; color: #444;
+          margin: 2px 0 4px 8px; }
+.legend i { display: inline-block; width: 10px; height: 10px; border-radius: 2px;
+            margin-right: 5px; vertical-align: -1px; }
+.zoomed { font-size: 11px; color: #5c6b77; text-align: right; }
+#charttip { position: fixed; display: none; pointer-events: none; z-index: 10;
+            background: rgba(29,43,54,.92); color: white; font-size: 12px; padding: 4px 7px;
+            border-radius: 4px; white-space: pre; }
 """
 
 _SCRIPT = r"""
@@ -137,43 +119,64 @@ function section(id, title, note, cls) {
 }
 function render(view) {
   const s = view.summary;
-  document.getElementById("label").textContent = view.label + " · " + view.direction
+  const multi = s.objectives.length > 1;
+  const direction = Array.isArray(view.direction) ? view.direction.join(", ") : view.direction;
+  document.getElementById("label").textContent = view.label + " · " + direction
     + (view.live ? "" : " · generated " + view.generated);
   const cards = document.getElementById("cards");
   cards.replaceChildren(card("trials", s.trials));
   if (s.running !== null) cards.append(card("running", s.running));
   STATUS.forEach(k => { if (s.counts[k]) cards.append(card(k, s.counts[k])); });
-  cards.append(card("best score", s.best ? s.best.score + " (#" + s.best.number + ")" : "—"));
+  if (s.infeasible) cards.append(card("infeasible", s.infeasible));
+  if (multi) cards.append(card("Pareto front", s.front_total + " trials"));
+  else cards.append(card("best score", s.best ? s.best.score + " (#" + s.best.number + ")" : "—"));
   if (s.durations) cards.append(card("median duration", s.durations.median + " s"));
   const notes = document.getElementById("notes");
   notes.replaceChildren(...view.notes.map(n => el("div", null, n)));
   const grid = document.getElementById("figures");
   const wanted = new Set(view.figures.map(f => "fig-" + f.id));
   Array.from(grid.children).forEach(c => { if (!wanted.has(c.id)) c.remove(); });
-  view.figures.forEach(f => {
+  const plots = view.figures.map(f => {
     const sec = section("fig-" + f.id, f.title, f.note, "fig");
     let plot = sec.querySelector(".plot");
     if (!plot) { plot = el("div", "plot"); sec.append(plot); }
     grid.append(sec);
-    Plotly.react(plot, f.figure.data, f.figure.layout,
-                 {displaylogo: false, responsive: true});
+    return plot;
   });
+  const widths = plots.map(p => p.clientWidth);  // one layout for all, then draw them all
+  plots.forEach((p, i) => drawChart(p, view.figures[i].figure, widths[i]));
   const tables = document.getElementById("tables");
-  const best = section("best", "Best trial", s.best ? "" : "No trial completed yet.", "table");
-  best.querySelector("table")?.remove();
-  if (s.best) best.append(table(["parameter", "value"],
-    [["trial", s.best.number], ["score", s.best.score]].concat(
-      view.params.map(p => [p, s.best.params[p]]))));
-  const top = section("top", "Top trials by score", "", "table");
-  top.querySelector("table")?.remove();
-  top.append(table(["#", "score", "duration (s)"].concat(view.params),
-    view.top.map(r => [r.number, r.score, r.duration].concat(view.params.map(p => r.params[p])))));
   const fail = section("failures", "Failures", view.failures_total > view.failures.length
     ? "The last " + view.failures.length + " of " + view.failures_total + "." : "", "table");
   fail.querySelector("table")?.remove();
   fail.append(table(["#", "status", "error", "message"],
     view.failures.map(r => [r.number, r.status, r.type, r.message])));
-  tables.replaceChildren(best, top, fail);
+  if (multi) {
+    const note = s.front_total === 0 ? "No feasible trial completed yet."
+      : "Feasible complete trials no other one beats in every objective"
+        + (s.front_total > s.front.length ? "; the first " + s.front.length + " of "
+           + s.front_total + "." : ".");
+    const front = section("front", "Pareto front", note, "table");
+    front.querySelector("table")?.remove();
+    front.append(table(["#"].concat(s.objectives, ["duration (s)"], view.params),
+      s.front.map(r => [r.number].concat(r.scores, [r.duration],
+                                         view.params.map(p => r.params[p])))));
+    tables.replaceChildren(front, fail);
+  } else {
+    const best = section("best", "Best trial", s.best ? "" : s.infeasible
+      ? "No feasible trial completed yet." : "No trial completed yet.", "table");
+    best.querySelector("table")?.remove();
+    if (s.best) best.append(table(["parameter", "value"],
+      [["trial", s.best.number], ["score", s.best.score]].concat(
+        view.params.map(p => [p, s.best.params[p]]))));
+    const top = section("top", "Top trials by score", s.infeasible ? "Feasible trials." : "",
+                        "table");
+    top.querySelector("table")?.remove();
+    top.append(table(["#", "score", "duration (s)"].concat(view.params),
+      view.top.map(r => [r.number, r.score, r.duration].concat(
+        view.params.map(p => r.params[p])))));
+    tables.replaceChildren(best, top, fail);
+  }
   document.body.dataset.version = view.version;
   document.body.dataset.trials = s.trials;
 }
@@ -187,6 +190,7 @@ if (LIVE) {
   events.onerror = () => dot.classList.remove("on");
   events.onmessage = e => render(JSON.parse(e.data));
 }
+performance.mark("aiotune-drawn");  // every plot drawn (benchmarks/views.py reads it)
 document.body.dataset.ready = "1";
 """
 
@@ -195,7 +199,6 @@ _TEMPLATE = """<!DOCTYPE html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
 <style>{css}</style>
-{plotly}
 </head><body>
 <header><h1><span id="dot" class="live"></span>{title}</h1>
 <div class="sub" id="label"></div></header>

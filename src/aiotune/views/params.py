@@ -20,7 +20,6 @@ from aiotune.views.plotting import (
     MAX_POINTS,
     MAX_SLICE_POINTS,
     Figure,
-    _esc,
     _figure,
     _layout,
     _sample_note,
@@ -77,7 +76,7 @@ class _Axis:
             return {}
         return {
             "tickvals": list(range(len(self.categories))),
-            "ticktext": [_esc(c) for c in self.categories],
+            "ticktext": [str(c) for c in self.categories],
         }
 
 
@@ -100,7 +99,7 @@ def _slice(axis: _Axis, shown: list[Trial], fig_id: str) -> Figure:
         ys.append(_short(trial.score))
         numbers.append(trial.number)
         if not axis.numeric or axis.log:  # else the hover shows x itself
-            labels.append(_esc(text(trial.params[axis.name])))
+            labels.append(text(trial.params[axis.name]))
     data = [
         {
             "type": "scatter",
@@ -115,9 +114,9 @@ def _slice(axis: _Axis, shown: list[Trial], fig_id: str) -> Figure:
                 "colorscale": "Viridis",
                 "showscale": False,
             },
-            "hovertemplate": "trial %{marker.color}<br>"
+            "hover": "trial %{color}\n"
             + ("%{text}" if labels else "%{x:.6g}")
-            + "<br>score %{y:.6g}<extra></extra>",
+            + "\nscore %{y:.6g}",
         }
     ]
     layout = _layout(axis.title, "score", height=280)
@@ -156,8 +155,8 @@ def _contour(xa: _Axis, ya: _Axis, done: list[Trial], best: Trial | None) -> Fig
     np.add.at(sums, (yi, xi), scores)
     np.add.at(counts, (yi, xi), 1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        means = sums / counts
-    z = [[None if math.isnan(v) else round(float(v), 6) for v in row] for row in means]
+        means = _fill_gaps(sums / counts)
+    z = [[round(float(v), 6) for v in row] for row in means]
     keep = _sampled([p[2] for p in points], MAX_POINTS, [best] if best else [])
     kept = {t.number for t in keep}
     data: list[dict[str, Any]] = [
@@ -166,11 +165,8 @@ def _contour(xa: _Axis, ya: _Axis, done: list[Trial], best: Trial | None) -> Fig
             "x": xc,
             "y": yc,
             "z": z,
-            "connectgaps": True,
-            "colorscale": "Viridis",
-            "reversescale": False,
-            "colorbar": {"title": {"text": "mean score"}, "thickness": 12},
-            "hovertemplate": "mean score %{z:.4g}<extra></extra>",
+            "colorbar": {"title": {"text": "mean score"}},
+            "hover": "mean score %{z:.4g}",
         },
         {
             "type": "scatter",
@@ -179,7 +175,7 @@ def _contour(xa: _Axis, ya: _Axis, done: list[Trial], best: Trial | None) -> Fig
             "y": [float(y) for _, y, t in points if t.number in kept],
             "customdata": [t.number for _, _, t in points if t.number in kept],
             "marker": {"size": 4, "color": "white", "line": {"width": 0.5, "color": "#333"}},
-            "hovertemplate": "trial %{customdata}<extra></extra>",
+            "hover": "trial %{customdata}",
         },
     ]
     layout = _layout(xa.title, ya.title, height=380)
@@ -191,13 +187,42 @@ def _contour(xa: _Axis, ya: _Axis, done: list[Trial], best: Trial | None) -> Fig
     return _figure("contour", title, data, layout, note)
 
 
+def _fill_gaps(grid: np.ndarray) -> np.ndarray:
+    """``grid`` with its NaN cells filled from their neighbours (a discrete Laplace fill).
+
+    Empty cells first take the mean of their known neighbours, ring by ring
+    from the known ones; then the filled cells are relaxed towards the mean of
+    all four neighbours (known cells never change), which interpolates
+    smoothly between the trials, as a contour of scattered data needs.
+    """
+    grid = grid.copy()
+    empty = np.isnan(grid)
+    if not empty.any() or empty.all():
+        return np.asarray(np.nan_to_num(grid))
+
+    def neighbours(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        padded = np.pad(values, 1, constant_values=np.nan)
+        stack = np.stack([padded[:-2, 1:-1], padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:]])
+        known = ~np.isnan(stack)
+        return np.where(known, stack, 0.0).sum(axis=0), known.sum(axis=0)
+
+    while np.isnan(grid).any():
+        total, count = neighbours(grid)
+        fill = np.isnan(grid) & (count > 0)
+        grid[fill] = total[fill] / count[fill]
+    for _ in range(50):
+        total, count = neighbours(grid)
+        grid[empty] = total[empty] / count[empty]
+    return grid
+
+
 VIRIDIS = ["#440154", "#414487", "#2a788e", "#22a884", "#7ad151", "#fde725"]
 
 
 def _parallel(
     axes: dict[str, _Axis], done: list[Trial], best: Trial | None, direction: object
 ) -> Figure | None:
-    """Parallel coordinates drawn as SVG lines (Plotly's parcoords needs WebGL, slow to emulate).
+    """Parallel coordinates drawn as lines, one polyline per trial.
 
     Each axis runs from its lowest value (bottom) to its highest (top); lines
     are coloured by score in six quantile bands, the best band brightest.
@@ -235,20 +260,20 @@ def _parallel(
                     "y": ys,
                     "line": {"width": 1, "color": color},
                     "opacity": 0.55,
-                    "hoverinfo": "skip",
                 }
             )
     layout = _layout("", "", height=380)
     layout["xaxis"].update(
         {
             "tickvals": list(range(len(titles))),
-            "ticktext": [_esc(t) for t in titles],
+            "ticktext": [str(t) for t in titles],
             "side": "top",
             "showgrid": True,
             "gridcolor": "#555",
             "zeroline": False,
         }
     )
+    layout["xaxis"]["range"] = [-0.15, len(titles) - 1 + 0.45]  # room for the right labels
     layout["yaxis"].update({"visible": False, "range": [-0.05, 1.05]})
     layout["margin"] = {"l": 40, "r": 40, "t": 40, "b": 10}
     layout["annotations"] = annotations
@@ -267,7 +292,7 @@ def _unit_column(
 
     def label(y: float, text_: str) -> None:
         annotations.append(
-            {"x": x, "y": y, "text": _esc(text_), "showarrow": False, "xanchor": "left",
+            {"x": x, "y": y, "text": text_, "showarrow": False, "xanchor": "left",
              "xshift": 3, "font": {"size": 10, "color": "#333"}}
         )  # fmt: skip
 

@@ -6,7 +6,6 @@ studies are sampled.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +17,7 @@ MAX_SLICE_POINTS = 1000
 MAX_CURVES = 150
 MAX_BARS = 1500
 MAX_FAILURES = 200
+MAX_FRONT = 100
 CONTOUR_BINS = 16
 TOP_K = 10
 
@@ -30,11 +30,6 @@ STATUS_COLORS = {
 }
 
 Figure = dict[str, Any]
-
-
-def _esc(value: object) -> str:
-    """A study's string, made safe (and literal) for Plotly text."""
-    return html.escape(str(value), quote=False)
 
 
 def _short(value: float | None) -> float | None:
@@ -55,10 +50,9 @@ def _layout(x_title: str, y_title: str, **extra: Any) -> dict[str, Any]:
     layout: dict[str, Any] = {
         "height": 340,
         "margin": {"l": 60, "r": 20, "t": 10, "b": 50},
-        "xaxis": {"title": {"text": _esc(x_title)}},
-        "yaxis": {"title": {"text": _esc(y_title)}},
+        "xaxis": {"title": {"text": x_title}},
+        "yaxis": {"title": {"text": y_title}},
         "showlegend": False,
-        "hovermode": "closest",
     }
     layout.update(extra)
     return layout

@@ -18,7 +18,17 @@ from typing import Any
 
 import numpy as np
 
-from aiotune.trial import StudyDirection, Trial, TrialStatus, best_of, is_better
+from aiotune.trial import (
+    Direction,
+    StudyDirection,
+    Trial,
+    TrialStatus,
+    best_of,
+    directions_of,
+    dominates,
+    is_better,
+    pareto_front,
+)
 
 IMPORTANCE_BINS = 10
 
@@ -44,18 +54,85 @@ def scored(trials: Sequence[Trial]) -> list[Trial]:
     return [t for t in trials if t.is_complete and t.score is not None]
 
 
+def infeasible(trials: Sequence[Trial]) -> list[Trial]:
+    """The complete trials that break a constraint."""
+    return [t for t in trials if t.is_complete and not t.feasible]
+
+
+def is_multi(direction: StudyDirection) -> bool:
+    """Whether the study has several objectives."""
+    return not isinstance(direction, str)
+
+
 def top(trials: Sequence[Trial], direction: StudyDirection, k: int = 10) -> list[Trial]:
-    """The ``k`` best complete trials, best first (ties: lower number first)."""
+    """The ``k`` best feasible complete trials, best first (ties: lower number first)."""
     sign = -1.0 if direction == "maximize" else 1.0
-    return sorted(scored(trials), key=lambda t: (sign * (t.score or 0.0), t.number))[:k]
+    ranked = [t for t in scored(trials) if t.feasible]
+    return sorted(ranked, key=lambda t: (sign * (t.score or 0.0), t.number))[:k]
+
+
+def front(trials: Sequence[Trial], direction: StudyDirection) -> list[Trial]:
+    """The Pareto front: feasible complete trials no other one dominates, in number order.
+
+    The same trials as :func:`aiotune.trial.pareto_front` (ties all kept), in
+    ``O(n log n)`` for two objectives and ``O(n * front)`` for more, so a
+    20,000-trial study stays quick.
+    """
+    directions = directions_of(direction)
+    if len(directions) == 1:
+        return list(pareto_front(trials, direction))
+    signs = [1.0 if d == "minimize" else -1.0 for d in directions]
+    if len(directions) > 2:
+        return _front_by_sorting(trials, directions, signs)
+    usable = [t for t in trials if t.is_complete and t.feasible and len(t.scores) == 2]
+    points = sorted(usable, key=lambda t: (signs[0] * t.scores[0], signs[1] * t.scores[1]))
+    kept: list[Trial] = []
+    best_b = math.inf  # the best second objective among trials better in the first
+    i = 0
+    while i < len(points):  # a group of equal first objectives: its best second ones
+        a = points[i].scores[0]
+        j = i
+        while j < len(points) and points[j].scores[0] == a:
+            j += 1
+        group_b = signs[1] * points[i].scores[1]
+        if group_b < best_b:
+            kept.extend(t for t in points[i:j] if signs[1] * t.scores[1] == group_b)
+            best_b = group_b
+        i = j
+    return sorted(kept, key=lambda t: t.number)
+
+
+def _front_by_sorting(
+    trials: Sequence[Trial], directions: Sequence[Direction], signs: Sequence[float]
+) -> list[Trial]:
+    """The front in ``O(n * front * k)``: in lexicographic order a trial can only be
+    dominated by one before it, and then by one already on the front."""
+    usable = [t for t in trials if t.is_complete and t.feasible and len(t.scores) == len(signs)]
+    usable.sort(key=lambda t: [s * v for s, v in zip(signs, t.scores, strict=True)])
+    kept: list[Trial] = []
+    for trial in usable:
+        if not any(dominates(o.scores, trial.scores, directions) for o in kept):
+            kept.append(trial)
+    return sorted(kept, key=lambda t: t.number)
+
+
+def objective_names(direction: StudyDirection) -> list[str]:
+    """A label per objective: ``score`` for one, ``score 1 (maximize)``, ... for several."""
+    directions: tuple[Direction, ...] = directions_of(direction)
+    if len(directions) == 1:
+        return ["score"]
+    return [f"score {i + 1} ({d})" for i, d in enumerate(directions)]
 
 
 def best_so_far(trials: Sequence[Trial], direction: StudyDirection) -> list[float | None]:
-    """For each trial in order, the best score among it and those before it."""
+    """For each trial in order, the best feasible score among it and those before it."""
     out: list[float | None] = []
     current: float | None = None
     for trial in trials:
         if trial.is_complete and trial.score is not None and isinstance(direction, str):
+            if not trial.feasible:
+                out.append(current)
+                continue
             if current is None or is_better(trial.score, current, direction):
                 current = trial.score
         out.append(current)

@@ -28,7 +28,7 @@ import anyio
 from aiotune._checks import check_seconds
 from aiotune.errors import MissingExtraError
 from aiotune.views.figures import build_view
-from aiotune.views.page import plotly_js_path, render_page, view_json
+from aiotune.views.page import render_page, view_json
 from aiotune.views.source import POLL_INTERVAL, Snapshot, Source, open_source, read_snapshot
 
 _FEATURE = "aiotune.web.dashboard()"
@@ -101,9 +101,9 @@ def dashboard(
     finished :class:`~aiotune.TuningResult`. Mount it anywhere
     (``app.mount("/tuning", dashboard(tuner))``); it only reads.
 
-    Routes: ``/`` the page, ``/events`` the server-sent events (one view per
-    change, as JSON), ``/api/view`` the current view as JSON,
-    ``/plotly.min.js`` Plotly.js (from the installed ``plotly``).
+    Routes: ``/`` the page (self-contained: its plotting script is inline),
+    ``/events`` the server-sent events (one view per change, as JSON),
+    ``/api/view`` the current view as JSON.
     """
     _starlette()
     from starlette.applications import Starlette
@@ -112,10 +112,8 @@ def dashboard(
     from starlette.routing import Route
 
     interval = check_seconds("poll_interval", poll_interval)
-    plotly_path = plotly_js_path(_FEATURE, "web")
     feed = _Feed(open_source(source, poll_interval=interval))
     name = title or _title(source)
-    plotly_js: list[bytes] = []
 
     async def page(request: Request) -> Response:
         base = request.scope.get("root_path", "").rstrip("/")
@@ -123,19 +121,9 @@ def dashboard(
         html = render_page(
             view.text,
             title=f"aiotune dashboard: {name}",
-            plotly_src=f"{base}/plotly.min.js",
             events_url=f"{base}/events?since={view.version}",
         )
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})
-
-    async def plotly(request: Request) -> Response:
-        if not plotly_js:
-            plotly_js.append(await anyio.Path(plotly_path).read_bytes())
-        return Response(
-            plotly_js[0],
-            media_type="text/javascript",
-            headers={"Cache-Control": "public, max-age=86400"},
-        )
 
     async def api_view(request: Request) -> Response:
         return Response((await feed.current()).text, media_type="application/json")
@@ -173,7 +161,6 @@ def dashboard(
         Route("/favicon.ico", no_icon, methods=["GET"]),
         Route("/events", events, methods=["GET"]),
         Route("/api/view", api_view, methods=["GET"]),
-        Route("/plotly.min.js", plotly, methods=["GET"]),
     ]
     return Starlette(routes=routes)
 
