@@ -340,6 +340,10 @@ def run_optuna(problem: Problem, seed: int, budget: int, kind: str = "tpe") -> R
     if kind == "gp":
         import warnings
 
+        import torch
+
+        torch.set_num_threads(1)  # as aiotune's GP: one BLAS thread on a shared machine
+
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         sampler = optuna.samplers.GPSampler(seed=seed)
     else:

@@ -10,9 +10,12 @@ The core (:class:`BayesianCore`) is a seeded, sans-I/O ask/tell object:
    :mod:`aiotune.strategies._acquisition`), found by L-BFGS-B from the best
    of some 800 random and local candidates.
 3. Params in flight are *kriging believers* (Ginsbourger, Le Riche & Carraro,
-   2010): each is added to the data with the posterior mean as its value, so
-   the GP's uncertainty collapses there and the next point goes elsewhere; a
-   point already evaluated or in flight is never suggested again.
+   2010): each is added to the data with the posterior mean as its value,
+   taken as exact (no observation noise), so the GP's uncertainty collapses
+   there whatever noise it fitted and the next point goes elsewhere; a point
+   already evaluated or in flight is never suggested again, nor one within 1 %
+   of a length-scale of a point in flight. (With the fitted noise in the
+   believers, eight asks in flight could pile up within 1e-4 of each other.)
 
 Scores are turned into a minimisation and standardised, the worse half
 compressed logarithmically first, so that a few huge values (Rosenbrock's 1e5
@@ -79,6 +82,7 @@ _N_LOCAL = 256  # candidates perturbed around the best trials
 _N_TOP = 5  # ... around this many of them
 _N_STARTS = 6  # candidates refined by L-BFGS-B
 _RHO = 0.05  # ParEGO's augmentation of the Chebyshev scalarisation
+_MIN_GAP = 0.01  # in length-scales: closer to a point in flight is a near-duplicate
 
 
 def _compress(y: Array) -> tuple[Array, float, float]:
@@ -250,7 +254,7 @@ class BayesianCore:
         if pending:
             xp = np.array([enc.encode(params) for params in pending.values()])
             believed, _ = posterior.predict(xp)
-            posterior = posterior.condition(xp, believed)
+            posterior = posterior.condition(xp, believed, exact=True)
             models = [(m.condition(xp, m.predict(xp)[0]), t) for m, t in models]
             if best is not None:
                 best = min(best, float(believed.min()))
@@ -280,7 +284,15 @@ class BayesianCore:
         )
         pool: Array = np.vstack([refined, candidates])
         scores = np.concatenate([acq.score(posterior, refined, best, models), scores])
+        # A confident model can put its best EI a hair's breadth from a point in flight,
+        # whose value it believes it knows: such a near-duplicate is not asked.
+        crowded = np.zeros(len(pool), dtype=bool)
+        if pending:
+            gaps = enc.kernel.sq_dist(pool, xp, posterior.lengthscales).min(axis=1)
+            crowded = gaps < _MIN_GAP**2
         for i in np.argsort(-scores, kind="stable"):
+            if crowded[i]:
+                continue
             params = enc.decode(pool[i])
             if enc.key(params) not in busy:
                 return params
