@@ -452,7 +452,9 @@ class Bayesian:
             result = await at.tune(f, space, strategy=at.Bayesian(seed=0), max_trials=50)
             trial = result.recommend(by=at.Bayesian(seed=0).posterior_mean(space))
 
-        One objective only (a :class:`~aiotune.TuningError` otherwise).
+        One objective only (a :class:`~aiotune.TuningError` otherwise). Each
+        call fits the GP's hyper-parameters (on at most 128 trials, tens to
+        hundreds of milliseconds): from async code, call it in a thread.
         """
         return _PosteriorMean(space, self.seed)
 
