@@ -158,6 +158,38 @@ def test_pending_points_push_the_next_suggestion_away() -> None:
     assert third not in (first, second)
 
 
+def branin_unit(params: dict[str, Any]) -> float:
+    """Branin on the unit square (three minima of 0.397887)."""
+    x1, x2 = -5.0 + 15.0 * params["x"], 15.0 * params["y"]
+    b, c, t = 5.1 / (4 * math.pi**2), 5 / math.pi, 1 / (8 * math.pi)
+    return float((x2 - b * x1**2 + c * x1 - 6) ** 2 + 10 * (1 - t) * math.cos(x1) + 10)
+
+
+def test_eight_asks_in_flight_are_distinct_and_spread() -> None:
+    # concurrency=8: eight asks before any of them finishes. Each sees the others in
+    # flight as exact believers, so the variance collapses there whatever noise the GP
+    # fitted (here it fits 1e-6 for some seeds and its upper bound 0.5 for others), and
+    # nothing within 1 % of a length-scale of a point in flight is asked. Before, with
+    # noisy believers, the eight could be one point (seed 3: median distance 0.000).
+    for n in (12, 20):
+        for seed in range(6):
+            core = BayesianCore(XY, seed, direction="minimize")
+            drive_core(core, branin_unit, n)
+            pending: dict[int, dict[str, Any]] = {}
+            for k in range(n, n + 8):
+                params = core.ask(k, pending)
+                assert params is not None
+                pending[k] = params
+            points = np.array([[p["x"], p["y"]] for p in pending.values()])
+            assert core._theta is not None
+            scaled = points / np.exp(core._theta[:2])
+            pairs = np.triu_indices(8, 1)
+            gaps = np.linalg.norm(scaled[:, None] - scaled[None], axis=2)[pairs]
+            assert gaps.min() >= 0.0099, (n, seed)
+            spread = np.linalg.norm(points[:, None] - points[None], axis=2)[pairs]
+            assert np.median(spread) > 0.15, (n, seed)
+
+
 def test_failed_and_pruned_trials_do_not_break_the_model() -> None:
     core = BayesianCore(XY, 0, direction="minimize", n_initial=4)
     drive_core(core, bowl, 4)

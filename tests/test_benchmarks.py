@@ -17,7 +17,7 @@ SMOKE = {
     "journal.py": ["--trials", "500", "--repeats", "1"],
     "failures.py": ["--repeats", "1"],
     "quality.py": [
-        "--seeds", "1", "--budgets", "12", "--problems", "branin,mixed",
+        "--seeds", "1", "--budgets", "12", "--problems", "branin,paraboloid_noisy",
         "--concurrency", "1", "--methods", "Bayesian,Random",
     ],
     "pruning.py": ["--seeds", "1", "--trials", "6", "--mode", "tune"],

@@ -349,6 +349,48 @@ class TuningResult:
             )
         return best
 
+    def recommend(
+        self,
+        by: Literal["observed"]
+        | Callable[[tuple[Trial, ...], StudyDirection], Sequence[float]] = "observed",
+    ) -> Trial:
+        """The trial to use: the best observed one, or the best by a model's estimate.
+
+        ``by="observed"`` (the default) is :attr:`best`. On a noisy objective
+        the best observed score is partly luck; pass an estimator instead,
+        a callable given :attr:`trials` and :attr:`direction` that returns an
+        estimate of each trial's true score (``nan`` where it has none), and
+        the feasible complete trial with the best estimate is returned. The
+        one that ships is the Gaussian process's posterior mean::
+
+            trial = result.recommend(by=at.Bayesian(seed=0).posterior_mean(space))
+
+        The trial keeps its observed ``score``: the estimate only chooses.
+        The result holds no model (and the bottom layer imports none), so the
+        caller passes it. Raises like :attr:`best`.
+        """
+        if by == "observed":
+            return self.best
+        if not callable(by):
+            raise ValueError(f"by must be 'observed' or an estimator (a callable), got {by!r}")
+        best = self.best  # the same errors when there is no single best
+        estimates = list(by(self.trials, self.direction))
+        if len(estimates) != len(self.trials):
+            raise ValueError(
+                f"the estimator returned {len(estimates)} estimates for {len(self.trials)} trials"
+            )
+        sign = -1.0 if self.direction == "maximize" else 1.0
+        chosen = min(
+            (
+                (sign * e, t.number, t)
+                for t, e in zip(self.trials, estimates, strict=True)
+                if t.is_complete and t.feasible and math.isfinite(e)
+            ),
+            default=None,
+            key=lambda item: item[:2],
+        )
+        return best if chosen is None else chosen[2]
+
     @property
     def pareto_front(self) -> tuple[Trial, ...]:
         """The feasible complete trials no other one dominates, in number order.

@@ -271,20 +271,34 @@ def fit_theta(kernel: Kernel, x: Array, y: Array, starts: list[Array], maxiter: 
 class Posterior:
     """The GP conditioned on ``(x, y)`` with fixed hyper-parameters ``theta``."""
 
-    def __init__(self, kernel: Kernel, theta: Array, x: Array, y: Array) -> None:
+    def __init__(
+        self, kernel: Kernel, theta: Array, x: Array, y: Array, exact: Array | None = None
+    ) -> None:
         n_cols = x.shape[1]
         self.kernel, self.theta, self.x, self.y = kernel, theta, x, y
         self.lengthscales = np.exp(theta[:n_cols])
         self.s2 = math.exp(theta[n_cols])
         self.noise = math.exp(theta[n_cols + 1])
+        # Rows marked ``exact`` are observed without noise.
+        self.exact = np.zeros(len(x), dtype=bool) if exact is None else exact
         corr = _matern(kernel.sq_dist(x, x, self.lengthscales))
-        self.chol = _cholesky(self.s2 * corr + (self.noise + _JITTER) * np.eye(len(x)))
+        noise = np.where(self.exact, 0.0, self.noise) + _JITTER
+        self.chol = _cholesky(self.s2 * corr + np.diag(noise))
         self.alpha = linalg.cho_solve((self.chol, True), y, check_finite=False)
 
-    def condition(self, x_new: Array, y_new: Array) -> Posterior:
-        """The same GP with ``(x_new, y_new)`` added to the data (hyper-parameters kept)."""
+    def condition(self, x_new: Array, y_new: Array, exact: bool = False) -> Posterior:
+        """The same GP with ``(x_new, y_new)`` added to the data (hyper-parameters kept).
+
+        With ``exact``, the new rows are taken as noiseless: the variance there
+        collapses to zero whatever the fitted noise (a believer for a point in
+        flight, whose value the model should not expect to learn again).
+        """
         return Posterior(
-            self.kernel, self.theta, np.vstack([self.x, x_new]), np.concatenate([self.y, y_new])
+            self.kernel,
+            self.theta,
+            np.vstack([self.x, x_new]),
+            np.concatenate([self.y, y_new]),
+            np.concatenate([self.exact, np.full(len(x_new), exact)]),
         )
 
     def predict(self, xs: Array) -> tuple[Array, Array]:

@@ -10,9 +10,12 @@ The core (:class:`BayesianCore`) is a seeded, sans-I/O ask/tell object:
    :mod:`aiotune.strategies._acquisition`), found by L-BFGS-B from the best
    of some 800 random and local candidates.
 3. Params in flight are *kriging believers* (Ginsbourger, Le Riche & Carraro,
-   2010): each is added to the data with the posterior mean as its value, so
-   the GP's uncertainty collapses there and the next point goes elsewhere; a
-   point already evaluated or in flight is never suggested again.
+   2010): each is added to the data with the posterior mean as its value,
+   taken as exact (no observation noise), so the GP's uncertainty collapses
+   there whatever noise it fitted and the next point goes elsewhere; a point
+   already evaluated or in flight is never suggested again, nor one within 1 %
+   of a length-scale of a point in flight. (With the fitted noise in the
+   believers, eight asks in flight could pile up within 1e-4 of each other.)
 
 Scores are turned into a minimisation and standardised, the worse half
 compressed logarithmically first, so that a few huge values (Rosenbrock's 1e5
@@ -45,14 +48,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.stats import qmc  # type: ignore[import-untyped]
 
 from aiotune._checks import check_seed, optional_int
-from aiotune.errors import SpaceError
+from aiotune.errors import SpaceError, TuningError
 from aiotune.strategies import _acquisition as acq
 from aiotune.strategies._encoding import Encoding, Key
 from aiotune.strategies._gp import (
@@ -79,6 +82,17 @@ _N_LOCAL = 256  # candidates perturbed around the best trials
 _N_TOP = 5  # ... around this many of them
 _N_STARTS = 6  # candidates refined by L-BFGS-B
 _RHO = 0.05  # ParEGO's augmentation of the Chebyshev scalarisation
+_MIN_GAP = 0.01  # in length-scales: closer to a point in flight is a near-duplicate
+
+
+def _compress(y: Array) -> tuple[Array, float, float]:
+    """``y`` with its worse half compressed logarithmically, the median and the scale."""
+    median = float(np.median(y))
+    s = float(np.median(np.abs(y - median)))
+    if not s > 0:
+        s = float(np.ptp(y)) or 1.0
+    z = median + s * np.log1p(np.maximum(y - median, 0.0) / s) + np.minimum(y - median, 0.0)
+    return z, median, s
 
 
 def _warp(y: Array) -> Array:
@@ -90,12 +104,16 @@ def _warp(y: Array) -> Array:
     shape, while a few huge values (Rosenbrock's 1e5 beside its 0) no longer
     flatten everything else to one level.
     """
-    median = float(np.median(y))
-    s = float(np.median(np.abs(y - median)))
-    if not s > 0:
-        s = float(np.ptp(y)) or 1.0
-    z = median + s * np.log1p(np.maximum(y - median, 0.0) / s) + np.minimum(y - median, 0.0)
+    z = _compress(y)[0]
     out: Array = (z - z.mean()) / max(float(z.std()), 1e-12)
+    return out
+
+
+def _unwarp(w: Array, y: Array) -> Array:
+    """The inverse of :func:`_warp` fitted to ``y``: values in its units back in ``y``'s."""
+    z, median, s = _compress(y)
+    u = w * max(float(z.std()), 1e-12) + z.mean()
+    out: Array = np.where(u > median, median + s * np.expm1(np.minimum((u - median) / s, 700.0)), u)
     return out
 
 
@@ -236,7 +254,7 @@ class BayesianCore:
         if pending:
             xp = np.array([enc.encode(params) for params in pending.values()])
             believed, _ = posterior.predict(xp)
-            posterior = posterior.condition(xp, believed)
+            posterior = posterior.condition(xp, believed, exact=True)
             models = [(m.condition(xp, m.predict(xp)[0]), t) for m, t in models]
             if best is not None:
                 best = min(best, float(believed.min()))
@@ -266,7 +284,15 @@ class BayesianCore:
         )
         pool: Array = np.vstack([refined, candidates])
         scores = np.concatenate([acq.score(posterior, refined, best, models), scores])
+        # A confident model can put its best EI a hair's breadth from a point in flight,
+        # whose value it believes it knows: such a near-duplicate is not asked.
+        crowded = np.zeros(len(pool), dtype=bool)
+        if pending:
+            gaps = enc.kernel.sq_dist(pool, xp, posterior.lengthscales).min(axis=1)
+            crowded = gaps < _MIN_GAP**2
         for i in np.argsort(-scores, kind="stable"):
+            if crowded[i]:
+                continue
             params = enc.decode(pool[i])
             if enc.key(params) not in busy:
                 return params
@@ -335,6 +361,53 @@ def _subset(
     return np.sort(np.concatenate([head, rest]))
 
 
+class _PosteriorMean:
+    """The GP's posterior mean at each trial's params, in the score's units (an estimator
+    for :meth:`aiotune.TuningResult.recommend`)."""
+
+    def __init__(self, space: Space, seed: int) -> None:
+        self._space, self._seed = space, seed
+
+    def __call__(self, trials: Sequence[Trial], direction: StudyDirection) -> list[float]:
+        if not isinstance(direction, str):
+            raise TuningError(
+                f"the posterior mean estimates one score; this study has {len(direction)} "
+                "objectives: read result.pareto_front"
+            )
+        enc = Encoding(self._space)
+        sign = -1.0 if direction == "maximize" else 1.0
+        rows: list[Array] = []
+        where: list[int] = []
+        scores: list[float] = []
+        for i, trial in enumerate(trials):
+            if not trial.is_complete or trial.score is None or not math.isfinite(trial.score):
+                continue
+            try:
+                params = self._space.validate(trial.params)
+            except SpaceError:
+                continue
+            rows.append(enc.encode(params))
+            where.append(i)
+            scores.append(trial.score)
+        out = [math.nan] * len(trials)
+        if len(where) < _MIN_OBS:  # too little to model: the observed scores
+            for i, score in zip(where, scores, strict=True):
+                out[i] = score
+            return out
+        y = sign * np.array(scores)
+        x, w = np.array(rows), _warp(y)
+        rng = np.random.default_rng([self._seed, len(where)])
+        keep = _subset(w, _MAX_POINTS, rng) if len(w) > _MAX_POINTS else np.arange(len(w))
+        fit = _subset(w[keep], _MAX_FIT, rng) if len(keep) > _MAX_FIT else np.arange(len(keep))
+        with single_threaded_blas():
+            xk, wk = x[keep], w[keep]
+            theta = fit_theta(enc.kernel, xk[fit], wk[fit], [default_theta(enc.n_cols)], 100)
+            mean = Posterior(enc.kernel, theta, xk, wk).predict(x)[0]
+        for i, value in zip(where, _unwarp(mean, y), strict=True):
+            out[i] = sign * float(value)
+        return out
+
+
 class Bayesian:
     """Model-based search: a Gaussian process proposes the params most likely to improve.
 
@@ -362,6 +435,28 @@ class Bayesian:
         (or a finite space running out of unevaluated points)."""
         core = BayesianCore(space, self.seed, direction=history.direction, n_initial=self.n_initial)
         return drive(core, history, in_thread=True)
+
+    def posterior_mean(
+        self, space: Space
+    ) -> Callable[[Sequence[Trial], StudyDirection], list[float]]:
+        """An estimator for :meth:`aiotune.TuningResult.recommend`: the GP's posterior mean.
+
+        Called with a study's trials and direction, it fits this strategy's GP
+        (same kernel, priors and target transform) to the complete trials and
+        returns its posterior mean at each one's params, in the score's units
+        (``nan`` for trials that are not complete or whose params are outside
+        ``space``). On a noisy objective the mean averages each observation
+        with its neighbours', so the trial it ranks first is less often a
+        lucky draw than the best observed one::
+
+            result = await at.tune(f, space, strategy=at.Bayesian(seed=0), max_trials=50)
+            trial = result.recommend(by=at.Bayesian(seed=0).posterior_mean(space))
+
+        One objective only (a :class:`~aiotune.TuningError` otherwise). Each
+        call fits the GP's hyper-parameters (on at most 128 trials, tens to
+        hundreds of milliseconds): from async code, call it in a thread.
+        """
+        return _PosteriorMean(space, self.seed)
 
     def __repr__(self) -> str:
         extra = f", n_initial={self.n_initial}" if self.n_initial is not None else ""
