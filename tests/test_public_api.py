@@ -62,3 +62,28 @@ def test_importing_the_package_is_light() -> None:
     code = "import aiotune, aiotune.execution.call, sys; print('numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_worker_imports_neither_numpy_nor_anyio() -> None:
+    # What a pool worker imports to run a batch of trials.
+    code = (
+        "import aiotune.execution.pool._worker, aiotune.execution.call, sys; "
+        "print(sorted(m for m in ('numpy', 'anyio', 'asyncio') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_scipy_loads_only_when_a_model_is_fitted() -> None:
+    # Building a study with the default Bayesian strategy must not import scipy (seconds,
+    # on the event loop); its first model-based ask does, in the strategy's thread.
+    code = (
+        "import sys, aiotune as at, aiotune.tuner\n"
+        "from aiotune.strategies.bayesian import BayesianCore\n"
+        "core = BayesianCore(at.Space(x=at.Float(0, 1)), 0)\n"
+        "print('scipy' in sys.modules)\n"
+        "core.ask(0, {})\n"
+        "print('scipy.stats' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]

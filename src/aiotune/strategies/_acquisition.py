@@ -22,9 +22,9 @@ import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from scipy import optimize, special  # type: ignore[import-untyped]
 
 from aiotune.strategies._gp import Array, Posterior
+from aiotune.strategies._scipy import optimize, special
 
 _C1 = math.log(2.0 * math.pi) / 2.0
 _C2 = math.log(math.pi / 2.0) / 2.0

@@ -26,7 +26,8 @@ from contextlib import contextmanager
 from typing import Any, TypeAlias
 
 import numpy as np
-from scipy import linalg, optimize  # type: ignore[import-untyped]
+
+from aiotune.strategies._scipy import linalg, optimize
 
 try:
     from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]

@@ -52,7 +52,6 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.stats import qmc  # type: ignore[import-untyped]
 
 from aiotune._checks import check_seed, optional_int
 from aiotune.errors import SpaceError, TuningError
@@ -65,6 +64,7 @@ from aiotune.strategies._gp import (
     fit_theta,
     single_threaded_blas,
 )
+from aiotune.strategies._scipy import qmc
 from aiotune.strategies.base import drive
 from aiotune.trial import Params, StudyDirection, Trial, TrialStatus, directions_of
 
@@ -147,9 +147,17 @@ class BayesianCore:
         self._seen: set[Key] = set()
         self._theta: Array | None = None
         self._fitted_at = 0
-        m = max(math.ceil(math.log2(max(self.n_initial, 1))), 0)
-        sobol = qmc.Sobol(d, scramble=True, seed=np.random.default_rng([seed, 1 << 40]))
-        self._design = self._enc.from_unit(np.asarray(sobol.random_base2(m)))
+        self._design_size = 2 ** max(math.ceil(math.log2(max(self.n_initial, 1))), 0)
+        self._design: Array | None = None  # made on first use, in the strategy's thread
+
+    def _start(self) -> Array:
+        """The space-filling start: scrambled Sobol points (scipy loads here, off the loop)."""
+        if self._design is None:
+            rng = np.random.default_rng([self._seed, 1 << 40])
+            sobol = qmc.Sobol(len(self._enc.space), scramble=True, seed=rng)
+            m = int(math.log2(self._design_size))
+            self._design = self._enc.from_unit(np.asarray(sobol.random_base2(m)))
+        return self._design
 
     def tell(self, trial: Trial) -> None:
         """Learn from a finished trial: complete and pruned ones are modelled."""
@@ -187,8 +195,8 @@ class BayesianCore:
         # points, a warm start) already give the model as much data.
         n = len(self._y)
         if (number < self.n_initial and n < self.n_initial) or n < _MIN_OBS:
-            if number < len(self._design):
-                params = self._enc.decode(self._design[number])
+            if number < self._design_size:
+                params = self._enc.decode(self._start()[number])
                 if self._enc.key(params) not in busy:
                     return params
             return self._random_unseen(rng, busy)
