@@ -92,7 +92,7 @@ class Watch:
         self._stop = asyncio.Event()
 
     def _sample(self) -> None:
-        while not self._done.wait(0.02):
+        while not self._done.wait(0.1):
             children = workers()
             self.max_children = max(self.max_children, len(children))
             self.worker_cpu.update(children)

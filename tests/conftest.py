@@ -6,7 +6,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import Iterator
-from multiprocessing import resource_tracker
+from multiprocessing import forkserver, resource_tracker
 
 import pytest
 
@@ -14,11 +14,15 @@ import pytest
 def children() -> set[int]:
     """Pids of this process's live children (from /proc: no psutil needed).
 
-    multiprocessing's resource tracker, which lives as long as the test
-    session, is not counted.
+    multiprocessing's resource tracker and fork server, which live as long
+    as the test session, are not counted; the workers the fork server
+    started for a pool are.
     """
     mine = str(os.getpid())
-    tracker = getattr(resource_tracker._resource_tracker, "_pid", None)
+    helpers = {
+        getattr(resource_tracker._resource_tracker, "_pid", None),
+        getattr(forkserver._forkserver, "_forkserver_pid", None),
+    }
     found: set[int] = set()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -28,7 +32,10 @@ def children() -> set[int]:
                 fields = stat.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if fields[1] == mine and fields[0] != "Z" and int(entry) != tracker:
+        parent = int(fields[1])
+        if fields[0] == "Z" or int(entry) in helpers:
+            continue
+        if fields[1] == mine or parent in helpers:  # a fork server's children are workers
             found.add(int(entry))
     return found
 

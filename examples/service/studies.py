@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import multiprocessing
 import os
 import re
 import time
@@ -417,6 +418,12 @@ def _scan(data: Path) -> list[_Found]:
     return found
 
 
+# A service starts workers again and again (after every timeout or cancelled trial):
+# a fork server, with aiotune and the objectives preloaded, starts them in milliseconds
+# where spawn re-imports everything in each new process.
+_START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+
+
 class Service:
     """Every study of a data directory, on one shared worker pool.
 
@@ -447,7 +454,7 @@ class Service:
             raise StudyNotFound(study_id) from None
 
     async def __aenter__(self) -> Service:
-        self.pool = at.WorkerPool(self.workers)
+        self.pool = at.WorkerPool(self.workers, mp_context=_START_METHOD)
         self._group = anyio.create_task_group()
         await self._group.__aenter__()
         try:
