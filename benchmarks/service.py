@@ -18,8 +18,9 @@ in this order, in one process:
 For each: wall time against the ideal (studies x trials x 50 ms / workers),
 the event loop's lag (a 10 ms heartbeat in the same loop: p99 and max), the
 most worker processes alive at once (children of this process, sampled
-every 20 ms), and where the cores' time went: this process's CPU time
-(every thread), its workers' (from /proc, last sample), and what is left of
+every 100 ms; a fork server's workers count, the fork server does not), and
+where the cores' time went: this process's CPU time (every thread), its
+workers' and fork server's (from /proc, last sample), and what is left of
 cores x wall, which other processes on the machine took. Ratios compare
 set-ups measured side by side in one run.
 
@@ -60,23 +61,35 @@ TRIAL_SECONDS = 0.05
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def workers() -> dict[int, float]:
-    """Child processes of this process now, but multiprocessing's resource tracker:
-    pid -> CPU seconds it has used so far."""
-    found: dict[int, float] = {}
-    for task in Path("/proc/self/task").iterdir():
+def _children(pid: str) -> list[str]:
+    pids: list[str] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            pids = (task / "children").read_text().split()
+            pids += (task / "children").read_text().split()
         except OSError:
             continue
-        for pid in pids:
-            try:
-                command = Path(f"/proc/{pid}/cmdline").read_bytes()
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if b"resource_tracker" not in command:
-                found[int(pid)] = (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+    return pids
+
+
+def workers() -> dict[int, float]:
+    """Worker processes of this process now (its children, and a fork server's children;
+    not multiprocessing's resource tracker or fork server): pid -> CPU seconds so far.
+    A fork server's own CPU time is kept under its negated pid (it is no worker)."""
+    found: dict[int, float] = {}
+    todo = _children("self")
+    while todo:
+        pid = todo.pop()
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        seconds = (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+        if b"forkserver" in command:
+            found[-int(pid)] = seconds
+            todo += _children(pid)
+        elif b"resource_tracker" not in command:
+            found[int(pid)] = seconds
     return found
 
 
@@ -94,7 +107,7 @@ class Watch:
     def _sample(self) -> None:
         while not self._done.wait(0.1):
             children = workers()
-            self.max_children = max(self.max_children, len(children))
+            self.max_children = max(self.max_children, sum(pid > 0 for pid in children))
             self.worker_cpu.update(children)
 
     async def _heartbeat(self) -> None:
