@@ -76,19 +76,19 @@ def workers() -> dict[int, float]:
     not multiprocessing's resource tracker or fork server): pid -> CPU seconds so far.
     A fork server's own CPU time is kept under its negated pid (it is no worker)."""
     found: dict[int, float] = {}
-    todo = _children("self")
+    todo = [(pid, False) for pid in _children("self")]
     while todo:
-        pid = todo.pop()
+        pid, forked = todo.pop()  # forked: a fork server's child (a worker, whatever its name)
         try:
             command = Path(f"/proc/{pid}/cmdline").read_bytes()
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
         seconds = (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
-        if b"forkserver" in command:
+        if not forked and b"forkserver" in command:
             found[-int(pid)] = seconds
-            todo += _children(pid)
-        elif b"resource_tracker" not in command:
+            todo += [(child, True) for child in _children(pid)]
+        elif forked or b"resource_tracker" not in command:
             found[int(pid)] = seconds
     return found
 
