@@ -22,7 +22,7 @@ from aiotune.execution.executors import ExecutorSpec
 from aiotune.observers.stopping import Target
 from aiotune.pruning import Pruner
 from aiotune.space import Space
-from aiotune.strategies import StrategyLike
+from aiotune.strategies import Bayesian, StrategyLike
 from aiotune.strategies.primed import WarmSource, check_initial, check_warm_start
 from aiotune.trial import ConstraintsFunction, Params, StudyDirection
 
@@ -145,7 +145,7 @@ def make_study_config(
         raise ConfigurationError("resume", f"must be a path to a journal, got {resume!r}")
     return StudyConfig(
         space=space,
-        strategy=_default_strategy() if strategy is None else strategy,
+        strategy=Bayesian() if strategy is None else strategy,
         direction=checked_direction,
         observers=observer_list,
         pruner=pruner,
@@ -220,10 +220,3 @@ def make_config(
         takes_context=takes_context(objective),
         batch=check_batch(batch, is_async=is_async),
     )
-
-
-def _default_strategy() -> StrategyLike:
-    """``Bayesian()``, imported only when a study uses it (it loads scipy)."""
-    from aiotune.strategies.bayesian import Bayesian
-
-    return Bayesian()

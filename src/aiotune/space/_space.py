@@ -313,15 +313,12 @@ class Space(Mapping[str, Domain]):
             coordinates = vector.tolist()
         else:
             raise _bad(f"expected a unit vector of shape ({len(self)},), got {vector.shape}")
-        if not self._conditions:
-            try:  # one pass; the slow path below names the parameter at fault
-                pairs = zip(self._domains.items(), coordinates, strict=True)
-                return {name: domain.from_unit(x) for (name, domain), x in pairs}
-            except SpaceError:
-                pass
         xs = dict(zip(self._domains, coordinates, strict=True))
         if not self._conditions:
-            return _each(self._domains, lambda name, domain: domain.from_unit(xs[name]))
+            try:  # one pass; on a bad coordinate, _each names the parameter at fault
+                return {name: domain.from_unit(xs[name]) for name, domain in self._domains.items()}
+            except SpaceError:
+                return _each(self._domains, lambda name, domain: domain.from_unit(xs[name]))
         out: dict[str, Any] = {}
         for name in self._order:
             if self._holds(name, out):
