@@ -147,6 +147,49 @@ async def test_exceptions_and_results_that_do_not_travel(
     assert pool.statistics().processes_started == 1
 
 
+def test_submits_from_many_threads_with_small_and_large_jobs(
+    make_pool: Callable[..., WorkerPool],
+) -> None:
+    """A submit that finds a worker idle sends a small job itself; large ones are queued.
+    Both paths, from several threads at once, with some jobs cancelled: every job gets
+    its own result, and never more than ``workers`` processes run."""
+    pool = make_pool(2)
+    large = "x" * (manager_module.DIRECT_MAX + 1)
+
+    def client(k: int) -> list[tuple[int, int, int]]:
+        seen = []
+        for i in range(60):
+            payload = large if i % 7 == 0 else "y"
+            future = pool.submit(helpers.identity, (k, i, payload))
+            if i % 11 == 5:
+                future.cancel()  # queued or running: either way, no result
+                continue
+            k2, i2, back = future.result(timeout=DEADLINE)
+            seen.append((k2, i2, len(back)))
+        return seen
+
+    most_alive = 0
+    done = threading.Event()
+
+    def watch() -> None:
+        nonlocal most_alive
+        while not done.wait(0.001):
+            most_alive = max(most_alive, pool.statistics().workers_alive)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        with concurrent.futures.ThreadPoolExecutor(4) as clients:
+            results = list(clients.map(client, range(4)))
+    finally:
+        done.set()
+        watcher.join()
+    for k, seen in enumerate(results):
+        expected = [(k, i, len(large) if i % 7 == 0 else 1) for i in range(60) if i % 11 != 5]
+        assert seen == expected
+    assert 1 <= most_alive <= 2
+
+
 def test_worker_sees_sys_path_added_at_runtime(
     make_pool: Callable[..., WorkerPool], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

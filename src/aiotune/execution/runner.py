@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -63,6 +64,11 @@ async def run_trial(plan: TrialPlan, number: int, params: Params) -> Trial:
 def submit_call(executor: Executor, call: Callable[[], _T]) -> asyncio.Future[_T]:
     """Hand ``call`` to ``executor``; an executor that refuses work ends the study.
 
+    What ``loop.run_in_executor`` does, with one callback per side instead of
+    its general future chaining (this runs once per trial): the executor's
+    future settles the returned one on the loop, and cancelling the returned
+    one cancels the executor's (aiotune's pool then kills the worker).
+
     A shut-down executor raises ``RuntimeError`` (the standard pools) or
     :class:`~aiotune.errors.PoolClosedError` (aiotune's): that is raised, as
     a ``PoolClosedError``, rather than recorded as one failed trial after
@@ -70,11 +76,34 @@ def submit_call(executor: Executor, call: Callable[[], _T]) -> asyncio.Future[_T
     """
     loop = asyncio.get_running_loop()
     try:
-        return loop.run_in_executor(executor, call)
+        running = executor.submit(call)
     except PoolClosedError:
         raise
     except RuntimeError as exc:
         raise PoolClosedError(f"the executor {executor!r} refused the trial: {exc}") from exc
+    waiter: asyncio.Future[_T] = loop.create_future()
+
+    def settle(done: Future[_T]) -> None:  # on the loop
+        if waiter.done():
+            return
+        if done.cancelled():
+            waiter.cancel()
+        elif (error := done.exception()) is not None:
+            waiter.set_exception(error)
+        else:
+            waiter.set_result(done.result())
+
+    def arrived(done: Future[_T]) -> None:  # in whichever thread settled ``running``
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            loop.call_soon_threadsafe(settle, done)
+
+    def abandoned(waiter: asyncio.Future[_T]) -> None:
+        if waiter.cancelled():
+            running.cancel()
+
+    waiter.add_done_callback(abandoned)
+    running.add_done_callback(arrived)
+    return waiter
 
 
 class _NoClock:

@@ -1,10 +1,14 @@
 """The management thread of a :class:`~aiotune.execution.pool.WorkerPool`.
 
-It owns every worker process of one pool: it starts them lazily, sends jobs,
-waits with :func:`multiprocessing.connection.wait` on every worker's pipe,
-every process sentinel and a wake-up pipe, forwards trials'
-``started``/``report`` messages to their inboxes, and kills, reaps and
-replaces workers. Other threads only queue requests and wake it.
+It owns every worker process of one pool: it starts them lazily, sends queued
+jobs, waits (one epoll selector) on every worker's pipe, every process
+sentinel and a wake-up pipe, forwards trials' ``started``/``report``
+messages to their inboxes, settles futures, and kills, reaps and replaces
+workers. Other threads queue requests and wake it, with one shortcut: a
+``submit`` that finds the queue empty and a worker idle sends the job to that
+worker itself (under the lock), so the common case of a study keeping its
+workers busy costs no thread hop on the way out. The job is pickled in the
+submitting thread either way.
 
 Futures use only the public :class:`concurrent.futures.Future` API. A job's
 future stays *pending* while the job runs (``running()`` is never true), so
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import itertools
 import logging
 import multiprocessing.connection  # imports multiprocessing.util: its atexit hook runs after ours
 import os
@@ -51,6 +56,7 @@ _logger = logging.getLogger("aiotune")
 READY_TIMEOUT = 60.0  # seconds a new worker has to report ready
 EXIT_GRACE = 2.0  # seconds an idle worker told to exit has before it is killed
 REAP_TIMEOUT = 5.0  # seconds to wait for killed workers when the pool closes
+DIRECT_MAX = 32 * 1024  # bytes: a submit sends a job this small to an idle worker itself
 
 
 class _PoolFuture(Future[_T]):
@@ -68,30 +74,19 @@ class _PoolFuture(Future[_T]):
 
 
 class _Job:
-    __slots__ = (
-        "args",
-        "fn",
-        "future",
-        "group",
-        "inbox",
-        "kwargs",
-        "on_item",
-        "preload",
-        "settled",
-    )
+    __slots__ = ("future", "group", "inbox", "job_id", "message", "on_item", "preload", "settled")
 
-    def __init__(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> None:
+    def __init__(self, fn: Callable[..., Any], job_id: bytes, message: bytes | None) -> None:
         self.future: _PoolFuture[Any] | None = None
-        self.fn: Callable[..., Any] | None = fn
-        self.args = args
-        self.kwargs = kwargs
+        self.job_id = job_id
+        self.message = message  # the pickled job; None once sent (or if it did not pickle)
         self.inbox: ReportChannel | None = getattr(fn, "inbox", None)
         self.on_item: Callable[[int, Any], None] | None = getattr(fn, "on_item", None)
         self.preload: str | None = getattr(fn, "preload", None) or getattr(fn, "__module__", None)
         # One group per inbox (per study); jobs without one share a group. By id: an inbox
         # need not be hashable, and the job keeps it alive while it waits.
         self.group = id(self.inbox)
-        self.settled = False  # management thread only
+        self.settled = False
 
     def settle(self, ok: bool, value: Any) -> None:
         """Give the job's future its outcome (or tell waiters it was cancelled), once."""
@@ -177,7 +172,7 @@ class State(enum.Enum):
 
 
 class _Worker:
-    __slots__ = ("conn", "deadline", "job", "job_id", "killed", "process", "state")
+    __slots__ = ("conn", "deadline", "gone", "job", "job_id", "killed", "process", "state")
 
     def __init__(self, process: BaseProcess, conn: Connection) -> None:
         self.process = process
@@ -187,6 +182,7 @@ class _Worker:
         self.job: _Job | None = None
         self.job_id = b""
         self.killed = False
+        self.gone = False  # its exit was seen: never idle again
 
 
 live_managers: set[Manager] = set()
@@ -195,7 +191,8 @@ live_managers: set[Manager] = set()
 class Manager:
     """The state of one pool, owned by its management thread.
 
-    Other threads only touch what ``lock`` guards: the job queue, the
+    Other threads only touch what ``lock`` guards: the job queue, the idle
+    workers (and the job, state and pipe of a worker taken from them), the
     cancellation requests, the flags, and the wake-up pipe.
     """
 
@@ -216,18 +213,23 @@ class Manager:
         self._selector: selectors.BaseSelector  # made with the thread
         self._woken = False
         self._closed = False
+        self.idle: list[_Worker] = []
+        self._job_ids = itertools.count()  # next() is atomic under the GIL
         # management thread only (read by statistics() as a snapshot)
         self.workers: list[_Worker] = []
-        self.idle: list[_Worker] = []
-        self.in_hand: _Job | None = None
-        self.next_job_id = 0
         self.processes_started = 0
         self.workers_died = 0
 
     # -- called from any thread ------------------------------------------------
 
     def submit(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> _PoolFuture[Any]:
-        job = _Job(fn, args, kwargs)
+        job_id = wire.job_id(next(self._job_ids))
+        unpicklable: Exception | None = None
+        try:
+            message: bytes | None = wire.job_message(job_id, fn, args, kwargs)
+        except Exception as exc:
+            message, unpicklable = None, exc
+        job = _Job(fn, job_id, message)
         future: _PoolFuture[Any] = _PoolFuture(lambda: self.cancel_requested(job))
         job.future = future
         with self.lock:
@@ -235,10 +237,18 @@ class Manager:
                 raise BrokenExecutor(f"the worker pool is broken: {self.broken!r}")
             if self.shutting_down:
                 raise PoolClosedError("the worker pool is closed: no new jobs after shutdown")
-            self.pending.append(job)
-            if self.thread is None:
-                self._start_thread(job)
-            self._wake()
+            if unpicklable is not None:
+                job.settle(False, unpicklable)  # no callbacks yet: safe under the lock
+            elif self.idle and not self.pending and len(job.message or b"") <= DIRECT_MAX:
+                # The shortcut: no hop, no wake-up. Under the lock, so the management
+                # thread cannot close the pipe meanwhile; small, so the write cannot block.
+                worker = self.idle.pop()
+                self._send_job(worker, self._assign(worker, job))
+            else:
+                self.pending.append(job)
+                if self.thread is None:
+                    self._start_thread(job)
+                self._wake()
         return future
 
     def cancel_requested(self, job: _Job) -> None:
@@ -326,19 +336,22 @@ class Manager:
             self._wait()
 
     def _dispatch(self, shutting_down: bool) -> None:
-        while self.idle:
-            with self.lock:
-                if not self.pending:
-                    break
-                job = self.pending.popleft()
-            if _cancelled(job):
-                job.drop()
-                continue
-            self.in_hand = job  # neither queued nor on a worker yet
-            self._send_job(self.idle.pop(), job)
-            self.in_hand = None
+        dropped: list[_Job] = []
+        sends: list[tuple[_Worker, bytes]] = []
         with self.lock:
+            while self.idle and self.pending:
+                job = self.pending.popleft()
+                if _cancelled(job):
+                    dropped.append(job)
+                    continue
+                worker = self.idle.pop()
+                sends.append((worker, self._assign(worker, job)))
             waiting = len(self.pending)
+            idle = list(self.idle)
+        for job in dropped:
+            job.drop()
+        for worker, message in sends:  # outside the lock: a large job may take a while
+            self._send_job(worker, message)
         if waiting:
             starting = sum(w.state is State.STARTING for w in self.workers)
             while waiting > starting and len(self.workers) < self.max_workers:
@@ -346,24 +359,23 @@ class Manager:
                     break
                 starting += 1
         elif shutting_down:
-            for worker in list(self.idle):
+            for worker in idle:
                 self._tell_to_exit(worker)
             for worker in self.workers:
                 if worker.state is State.STARTING:
                     self._kill(worker)  # started for a job that no longer needs it
 
-    def _send_job(self, worker: _Worker, job: _Job) -> None:
-        job_id = wire.job_id(self.next_job_id)
-        self.next_job_id += 1
-        try:
-            message = wire.job_message(job_id, job.fn, job.args, job.kwargs)
-        except Exception as exc:
-            self.idle.append(worker)
-            job.settle(False, exc)
-            return
-        finally:
-            job.fn = job.args = job.kwargs = None
-        worker.job, worker.job_id, worker.state = job, job_id, State.BUSY
+    @staticmethod
+    def _assign(worker: _Worker, job: _Job) -> bytes:  # with lock held
+        """Make ``job`` the job of ``worker`` (taken from the idle ones); return its message."""
+        message, job.message = job.message, None
+        assert message is not None
+        worker.job, worker.job_id, worker.state = job, job.job_id, State.BUSY
+        return message
+
+    @staticmethod
+    def _send_job(worker: _Worker, message: bytes) -> None:
+        """Send ``worker`` the job just assigned to it."""
         assert worker.conn is not None
         try:
             worker.conn.send_bytes(message)
@@ -440,8 +452,11 @@ class Manager:
         assert worker.conn is not None
         try:
             data = worker.conn.recv_bytes()
-        except (EOFError, OSError):
-            self._close_conn(worker)  # the worker is dying: its sentinel will say how
+        except (EOFError, OSError):  # the worker is dying: its sentinel will say how
+            with self.lock:
+                if worker in self.idle:
+                    self.idle.remove(worker)
+                self._close_conn(worker)
             return
         kind = wire.kind(data)
         if kind == wire.REPORT:
@@ -455,19 +470,25 @@ class Manager:
             if job_id != worker.job_id:
                 self._protocol_error(worker, kind)
                 return
-            job, worker.job = worker.job, None
-            if kind == wire.DONE_EXIT:
-                self._close_conn(worker)
-                worker.state, worker.deadline = State.EXITING, time.monotonic() + EXIT_GRACE
-            else:
-                worker.state = State.IDLE
-                self.idle.append(worker)
-            job.settle(ok, value)
+            with self.lock:
+                job, worker.job = worker.job, None
+                if kind == wire.DONE_EXIT:
+                    self._close_conn(worker)
+                    worker.state, worker.deadline = State.EXITING, time.monotonic() + EXIT_GRACE
+                else:
+                    self._make_idle(worker)
+            job.settle(ok, value)  # outside the lock: the future's callbacks may submit
         elif kind == wire.READY and worker.state is State.STARTING:
-            worker.state, worker.deadline = State.IDLE, None
-            self.idle.append(worker)
+            with self.lock:
+                worker.deadline = None
+                self._make_idle(worker)
         else:
             self._protocol_error(worker, kind)
+
+    def _make_idle(self, worker: _Worker) -> None:  # with lock held
+        worker.state = State.IDLE
+        if not worker.gone:
+            self.idle.append(worker)
 
     def _forward_started(self, worker: _Worker, data: bytes) -> None:
         number, name = wire.read_started(data)
@@ -516,7 +537,8 @@ class Manager:
             kind,
             worker.process.pid,
         )
-        job, worker.job = worker.job, None
+        with self.lock:
+            job, worker.job = worker.job, None
         self._kill(worker)
         if job is not None:
             job.settle(False, WorkerDied(worker.process.pid, None))
@@ -524,15 +546,18 @@ class Manager:
     def _worker_exited(self, worker: _Worker) -> None:
         if worker not in self.workers:
             return
+        with self.lock:  # from now on no submit can pick it
+            worker.gone = True
+            if worker in self.idle:
+                self.idle.remove(worker)
         while worker.conn is not None and worker.conn.poll():  # read what it said before dying
             self._receive(worker)
         exitcode = _reap(worker.process)
         pid = worker.process.pid
         self.workers.remove(worker)
-        if worker in self.idle:
-            self.idle.remove(worker)
-        self._close_conn(worker)
-        job, worker.job = worker.job, None
+        with self.lock:
+            self._close_conn(worker)
+            job, worker.job = worker.job, None
         if worker.state is State.STARTING:
             self.workers_died += 1
             problem = f"{describe_exit(exitcode)} before it was ready"
@@ -564,11 +589,13 @@ class Manager:
     def _handle_cancellations(self, jobs: list[_Job]) -> None:
         queued = False
         for job in jobs:
-            worker = next((w for w in self.workers if w.job is job), None)
+            with self.lock:  # a submit may have just handed it to a worker
+                worker = next((w for w in self.workers if w.job is job), None)
+                if worker is not None:
+                    worker.job = None
             if worker is None:
                 queued = True  # queued, or finished before it could be killed
                 continue
-            worker.job = None
             self._kill(worker)  # only this job's worker: every other job runs on
             job.drop()
         if queued:
@@ -591,21 +618,25 @@ class Manager:
             return
 
     def _tell_to_exit(self, worker: _Worker) -> None:
-        self.idle.remove(worker)
-        assert worker.conn is not None
-        with contextlib.suppress(OSError):
-            worker.conn.send_bytes(wire.QUIT)
-        self._close_conn(worker)
-        worker.state, worker.deadline = State.EXITING, time.monotonic() + EXIT_GRACE
+        with self.lock:
+            if worker not in self.idle:  # a submit took it meanwhile
+                return
+            self.idle.remove(worker)
+            assert worker.conn is not None
+            with contextlib.suppress(OSError):
+                worker.conn.send_bytes(wire.QUIT)
+            self._close_conn(worker)
+            worker.state, worker.deadline = State.EXITING, time.monotonic() + EXIT_GRACE
 
     def _kill(self, worker: _Worker) -> None:
         if not worker.killed:
             worker.process.kill()  # not reaped yet, so the pid is still this worker's
             worker.killed = True
-        if worker in self.idle:
-            self.idle.remove(worker)
-        self._close_conn(worker)
-        worker.state, worker.deadline = State.EXITING, None
+        with self.lock:
+            if worker in self.idle:
+                self.idle.remove(worker)
+            self._close_conn(worker)
+            worker.state, worker.deadline = State.EXITING, None
 
     @staticmethod
     def _close_conn(worker: _Worker) -> None:
@@ -623,7 +654,8 @@ class Manager:
 
     def _kill_everything(self) -> None:
         for worker in self.workers:
-            job, worker.job = worker.job, None
+            with self.lock:
+                job, worker.job = worker.job, None
             if job is not None:
                 self._close_job(job)
             self._kill(worker)
@@ -635,12 +667,11 @@ class Manager:
             self.broken = exc
             self.shutting_down = True
             jobs = self.pending.clear()
-        for worker in self.workers:
-            job, worker.job = worker.job, None
-            if job is not None:
-                job.settle(False, error)
-        if self.in_hand is not None:
-            self.in_hand.settle(False, error)
+            busy = [worker.job for worker in self.workers if worker.job is not None]
+            for worker in self.workers:
+                worker.job = None
+        for job in busy:
+            job.settle(False, error)
         for job in jobs:
             if _cancelled(job):
                 job.drop()
@@ -651,8 +682,9 @@ class Manager:
         """End of the thread: no process left behind, no job left waiting."""
         try:
             for worker in self.workers:
-                if worker.job is not None:
+                with self.lock:
                     job, worker.job = worker.job, None
+                if job is not None:
                     self._close_job(job)
                 with contextlib.suppress(Exception):
                     self._kill(worker)
@@ -670,7 +702,8 @@ class Manager:
                 pids = ", ".join(str(w.process.pid) for w in left)
                 _logger.error("aiotune worker pool: worker processes %s could not be reaped", pids)
             self.workers.clear()
-            self.idle.clear()
+            with self.lock:
+                self.idle.clear()
         finally:
             with self.lock:
                 self._closed = True
