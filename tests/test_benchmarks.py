@@ -15,6 +15,7 @@ SMOKE = {
         "--trials", "40", "--batched-trials", "200", "--busy-trials", "4", "--repeats", "1",
     ],
     "journal.py": ["--trials", "500", "--repeats", "1"],
+    "pool_ceiling.py": ["--trials", "50", "--repeats", "1"],
     "failures.py": ["--repeats", "1"],
     "quality.py": [
         "--seeds", "1", "--budgets", "12", "--problems", "branin,paraboloid_noisy",
