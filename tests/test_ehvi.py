@@ -166,28 +166,39 @@ def test_points_in_flight_are_fantasised_and_the_next_asks_spread() -> None:
 
 
 def test_a_decomposition_too_large_falls_back_to_parego(monkeypatch: pytest.MonkeyPatch) -> None:
-    directions = ("minimize",) * 3
-    ehvi = run(BayesianCore(XYZ, 0, direction=directions, n_initial=6), 3, 12)
+    directions = ("minimize",) * 2
+    ehvi = run(BayesianCore(XYZ, 0, direction=directions, n_initial=6), 2, 12)
     monkeypatch.setattr(hv, "MAX_BOXES", 1)
-    parego = run(BayesianCore(XYZ, 0, direction=directions, n_initial=6), 3, 12)
+    parego = run(BayesianCore(XYZ, 0, direction=directions, n_initial=6), 2, 12)
     assert parego[:6] == ehvi[:6]  # the same space-filling start
     assert parego[6:] != ehvi[6:]  # then another acquisition
     assert len({tuple(p.values()) for p in parego}) == 12
 
 
-async def test_a_constrained_three_objective_study_keeps_its_front_feasible() -> None:
+def test_three_objectives_use_parego(monkeypatch: pytest.MonkeyPatch) -> None:
+    directions = ("minimize",) * 3
+    default = run(BayesianCore(XYZ, 0, direction=directions, n_initial=6), 3, 10)
+    monkeypatch.setattr(hv, "MAX_OBJECTIVES", 3)
+    ehvi = run(BayesianCore(XYZ, 0, direction=directions, n_initial=6), 3, 10)
+    assert default[6:] != ehvi[6:]
+    assert len({tuple(p.values()) for p in ehvi}) == 10  # EHVI still works there
+
+
+@pytest.mark.slow
+async def test_a_constrained_two_objective_study_keeps_its_front_feasible() -> None:
     def objective(params: dict[str, Any]) -> at.Outcome:
-        return at.Outcome(dtlz(params, 3), constraints=(0.3 - params["z"],))
+        return at.Outcome(dtlz(params, 2), constraints=(0.3 - params["z"],))
 
     result = await at.tune(
         objective,
         XYZ,
         strategy=at.Bayesian(seed=1, n_initial=6),
         max_trials=16,
-        direction=("minimize",) * 3,
+        direction=("minimize",) * 2,
         executor="thread",
         concurrency=2,
     )
     late = [t for t in result.trials if t.number >= 6]
-    assert sum(t.feasible for t in late) >= len(late) // 2  # random: 70 % feasible
+    # Random: 70 % feasible, so 9 of 10 or more 15 % of the time; seeds 1 and 2 give 10.
+    assert sum(t.feasible for t in late) >= len(late) - 1
     assert all(t.feasible for t in result.pareto_front)

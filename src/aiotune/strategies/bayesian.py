@@ -29,13 +29,17 @@ incumbent is the best *feasible* trial, and until one exists the search
 maximises the probability of feasibility alone. Params in flight are
 believers for the constraint GPs too.
 
-Several objectives (ParEGO; Knowles, 2006): each ask draws a fresh weight
-vector uniformly from the simplex and models the augmented Chebyshev
-scalarisation ``max_i(w_i f_i) + 0.05 sum_i(w_i f_i)`` of the objectives,
-each normalised to [0, 1] over the trials so far, with the GP and log EI
-above. Over many asks the weights sweep the whole Pareto front; one GP per
-ask keeps the cost of a single objective (the hyper-parameters are refitted
-on the same schedule, on the scalarisation of the ask that refits them).
+Several objectives: for two, one GP per objective (each objective warped and
+standardised as above, all on the same encoding) and the point of greatest
+expected hypervolume improvement over the feasible Pareto front of the
+trials so far, exact by a box decomposition, times the probability of
+feasibility (see :mod:`aiotune.strategies._hypervolume`). Params in flight
+are believers for every objective and join the front. For three objectives
+or more (where EHVI measured behind it), ParEGO (Knowles, 2006): each ask
+draws a fresh weight vector uniformly from the simplex and models the
+augmented Chebyshev scalarisation ``max_i(w_i f_i) + 0.05 sum_i(w_i f_i)`` of
+the objectives, each normalised to [0, 1] over the trials so far, with one
+GP and log EI as above; over many asks the weights sweep the whole front.
 Pruned trials are not modelled in a multi-objective study.
 
 Cost stays bounded as the history grows: the GP conditions on at most
