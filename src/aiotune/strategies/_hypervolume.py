@@ -17,7 +17,8 @@ number of objectives (Emmerich, Giannakoglou & Naujoks, 2006; Yang et al.,
 2019, for the box decomposition; BoTorch's ``ExpectedHypervolumeImprovement``
 computes the same sum). The grid has ``(n + 1)^(m - 1)`` cells for ``n``
 front points and ``m`` objectives: linear for two objectives, quadratic for
-three; beyond :data:`MAX_BOXES` the caller falls back to ParEGO.
+three; beyond :data:`MAX_BOXES`, and for more than :data:`MAX_OBJECTIVES`
+objectives, the caller uses ParEGO instead.
 
 The search works on ``log EHVI`` (a log-sum-exp over the boxes of sums of
 logs, stable where the EHVI itself underflows), plus ``log PF`` per
@@ -45,8 +46,7 @@ MAX_BOXES = 4096  # more cells than this (a large front, 3+ objectives): no EHVI
 # 14.67 / 14.86 (benchmarks/README.md); the code is exact for any number.
 MAX_OBJECTIVES = 2
 _MARGIN = 0.1  # the reference lies this fraction of the front's range beyond its worst point
-_N_RANDOM = 512
-_N_LOCAL = 256
+_N_RANDOM = 512  # uniform candidates per ask (and 256 around the front: BayesianCore._local)
 _N_STARTS = 6
 _MAX_POINTS = 256
 _MAX_FIT = 128
@@ -341,15 +341,15 @@ class HypervolumeSearch:
                 gp.condition(pending, believed[:, j], exact=True)
                 for j, gp in enumerate(models.objectives)
             ]
-            ok = np.ones(len(pending), dtype=bool)
+            likely = np.ones(len(pending), dtype=bool)  # believed feasible
             for model, threshold in models.feasibility:
-                ok &= model.predict(pending)[0] <= threshold
+                likely &= model.predict(pending)[0] <= threshold
             models.feasibility = [
                 (model.condition(pending, model.predict(pending)[0]), t)
                 for model, t in models.feasibility
             ]
-            if ok.any():
-                extra = believed[ok]
+            if likely.any():
+                extra = believed[likely]
                 front = extra if front is None else np.vstack([front, extra])
                 front = front[pareto_mask(front)]
         boxes = None
