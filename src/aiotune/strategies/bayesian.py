@@ -29,13 +29,17 @@ incumbent is the best *feasible* trial, and until one exists the search
 maximises the probability of feasibility alone. Params in flight are
 believers for the constraint GPs too.
 
-Several objectives (ParEGO; Knowles, 2006): each ask draws a fresh weight
-vector uniformly from the simplex and models the augmented Chebyshev
-scalarisation ``max_i(w_i f_i) + 0.05 sum_i(w_i f_i)`` of the objectives,
-each normalised to [0, 1] over the trials so far, with the GP and log EI
-above. Over many asks the weights sweep the whole Pareto front; one GP per
-ask keeps the cost of a single objective (the hyper-parameters are refitted
-on the same schedule, on the scalarisation of the ask that refits them).
+Several objectives: for two, one GP per objective (each objective warped and
+standardised as above, all on the same encoding) and the point of greatest
+expected hypervolume improvement over the feasible Pareto front of the
+trials so far, exact by a box decomposition, times the probability of
+feasibility (see :mod:`aiotune.strategies._hypervolume`). Params in flight
+are believers for every objective and join the front. For three objectives
+or more (where EHVI measured behind it), ParEGO (Knowles, 2006): each ask
+draws a fresh weight vector uniformly from the simplex and models the
+augmented Chebyshev scalarisation ``max_i(w_i f_i) + 0.05 sum_i(w_i f_i)`` of
+the objectives, each normalised to [0, 1] over the trials so far, with one
+GP and log EI as above; over many asks the weights sweep the whole front.
 Pruned trials are not modelled in a multi-objective study.
 
 Cost stays bounded as the history grows: the GP conditions on at most
@@ -64,6 +68,7 @@ from aiotune.strategies._gp import (
     fit_theta,
     single_threaded_blas,
 )
+from aiotune.strategies._hypervolume import HypervolumeSearch
 from aiotune.strategies._scipy import qmc
 from aiotune.strategies.base import drive
 from aiotune.trial import Params, StudyDirection, Trial, TrialStatus, directions_of
@@ -149,6 +154,7 @@ class BayesianCore:
         self._fitted_at = 0
         self._design_size = 2 ** max(math.ceil(math.log2(max(self.n_initial, 1))), 0)
         self._design: Array | None = None  # made on first use, in the strategy's thread
+        self._hv = HypervolumeSearch()  # the acquisition for several objectives
 
     def _start(self) -> Array:
         """The space-filling start: scrambled Sobol points (scipy loads here, off the loop)."""
@@ -201,7 +207,38 @@ class BayesianCore:
                     return params
             return self._random_unseen(rng, busy)
         with single_threaded_blas():
+            if len(self._signs) > 1:
+                chosen = self._hypervolume_ask(rng, pending, busy)
+                if chosen is not None:
+                    return chosen
             return self._model_ask(rng, pending, busy)
+
+    def _hypervolume_ask(
+        self, rng: np.random.Generator, pending: Mapping[int, Params], busy: set[Key]
+    ) -> Params | None:
+        """Several objectives: the point of greatest expected hypervolume improvement
+        (:mod:`aiotune.strategies._hypervolume`); ``None``: ParEGO this ask instead."""
+        enc = self._enc
+        targets = np.column_stack([_warp(column) for column in np.array(self._ys).T])
+        cons, feasible = self._constraints()
+        xp = np.array([enc.encode(p) for p in pending.values()]).reshape(len(pending), enc.n_cols)
+        found = self._hv.propose(
+            enc,
+            np.array(self._x),
+            targets,
+            [_standard(column) for column in cons.T],
+            feasible,
+            xp,
+            rng,
+            self._local,
+        )
+        if found is None:
+            return None
+        for row, crowded in zip(*found, strict=True):
+            params = enc.decode(row)
+            if not crowded and enc.key(params) not in busy:
+                return params
+        return self._random_unseen(rng, busy)
 
     def _random_unseen(self, rng: np.random.Generator, busy: set[Key]) -> Params:
         """A uniformly random point not in ``busy`` (found by enumeration in a small,
