@@ -24,7 +24,18 @@ Two modes:
 
 ``--mode auto`` (the default) picks ``tune`` when the Tuner accepts a pruner.
 
+A third mode, ``compare`` (issue #14, part 4), asks whether a model-based
+search makes better use of the epochs: Random, Random+ASHA, Bayesian,
+Bayesian+ASHA (through ``at.run``, ``--concurrency`` workers) and Optuna's TPE
+with its ``SuccessiveHalvingPruner`` (rungs at 1, 3 and 9 epochs; the bench
+extra) each run until they have spent ``--budget`` epochs. The reference is
+Random+ASHA's best over its first ``--trials`` trials; the table gives the
+epochs each method spent before its best first reached it (as a share of the
+epochs Random+ASHA's ``--trials`` trials spent; target for Bayesian+ASHA: at
+most 50%), and the median best at equal epoch budgets.
+
     .venv/bin/python benchmarks/pruning.py [--seeds 5] [--trials 81] [--mode auto]
+    .venv/bin/python benchmarks/pruning.py --mode compare --seeds 10 --budget 800 --concurrency 1
 """
 
 from __future__ import annotations
