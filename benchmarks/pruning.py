@@ -24,13 +24,26 @@ Two modes:
 
 ``--mode auto`` (the default) picks ``tune`` when the Tuner accepts a pruner.
 
+A third mode, ``compare`` (issue #14, part 4), asks whether a model-based
+search makes better use of the epochs: Random, Random+ASHA, Bayesian,
+Bayesian+ASHA (through ``at.run``, ``--concurrency`` workers) and Optuna's TPE
+with its ``SuccessiveHalvingPruner`` (rungs at 1, 3 and 9 epochs; the bench
+extra) each run until they have spent ``--budget`` epochs. The reference is
+Random+ASHA's best over its first ``--trials`` trials; the table gives the
+epochs each method spent before its best first reached it (as a share of the
+epochs Random+ASHA's ``--trials`` trials spent; target for Bayesian+ASHA: at
+most 50%), and the median best at equal epoch budgets.
+
     .venv/bin/python benchmarks/pruning.py [--seeds 5] [--trials 81] [--mode auto]
+    .venv/bin/python benchmarks/pruning.py --mode compare --seeds 10 --budget 800 --concurrency 1
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import functools
+import math
 import os
 import platform
 import statistics
@@ -51,11 +64,14 @@ import aiotune as at
 from aiotune.pruning import ASHA, Pruner
 from aiotune.strategies.random import RandomCore
 
+LOSSES = ["hinge", "log_loss", "modified_huber", "perceptron"]
+PENALTIES = ["l2", "l1", "elasticnet"]
+SCHEDULES = ["constant", "optimal", "invscaling", "adaptive"]
 SPACE = at.Space(
-    loss=at.Categorical(["hinge", "log_loss", "modified_huber", "perceptron"]),
-    penalty=at.Categorical(["l2", "l1", "elasticnet"]),
+    loss=at.Categorical(LOSSES),
+    penalty=at.Categorical(PENALTIES),
     alpha=at.Float(1e-7, 1e-1, log=True),
-    learning_rate=at.Categorical(["constant", "optimal", "invscaling", "adaptive"]),
+    learning_rate=at.Categorical(SCHEDULES),
     eta0=at.Float(1e-5, 1.0, log=True),
     average=at.Bool(),
 )
@@ -172,6 +188,206 @@ def tune(seed: int, trials: int, pruner: Pruner | None, concurrency: int) -> Run
     return summarise(result.trials, time.perf_counter() - started)
 
 
+# -- the comparison at equal epochs: model-based pruning against random and Optuna -------
+
+METHODS = ("Random", "Random+ASHA", "Bayesian", "Bayesian+ASHA", "TPE+SHA")
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A study's progress in finishing order: epochs spent so far and the best score so far.
+
+    ``best`` is ``-inf`` until the first complete trial.
+    """
+
+    epochs: tuple[int, ...]
+    best: tuple[float, ...]
+    seconds: float
+
+    @classmethod
+    def of(cls, outcomes: list[tuple[int, float | None]], seconds: float) -> Curve:
+        """The curve of ``(epochs, score or None if not complete)`` per trial, in order."""
+        spent, best = 0, -math.inf
+        epochs, bests = [], []
+        for n, score in outcomes:
+            spent += n
+            if score is not None:
+                best = max(best, score)
+            epochs.append(spent)
+            bests.append(best)
+        return cls(tuple(epochs), tuple(bests), seconds)
+
+    def best_at(self, budget: int) -> float:
+        """The best score once no more than ``budget`` epochs have been spent."""
+        i = bisect.bisect_right(self.epochs, budget)
+        return self.best[i - 1] if i else -math.inf
+
+    def epochs_to(self, target: float) -> float:
+        """The epochs spent when the best score first reached ``target`` (``inf``: never)."""
+        for spent, best in zip(self.epochs, self.best, strict=True):
+            if best >= target:
+                return float(spent)
+        return math.inf
+
+
+class EpochBudget:
+    """An observer that stops the study once its trials have spent ``budget`` epochs
+    (and at least ``min_trials`` trials have finished)."""
+
+    def __init__(self, budget: int, min_trials: int = 0) -> None:
+        self.budget, self.min_trials = budget, min_trials
+        self.spent = self.finished = 0
+
+    async def on_trial(self, trial: at.Trial, tuner: Any) -> None:
+        """Count the trial's epochs; stop the study at the budget."""
+        self.spent += len(trial.intermediate)
+        self.finished += 1
+        if self.spent >= self.budget and self.finished >= self.min_trials:
+            tuner.stop(f"{self.budget} epochs spent")
+
+
+def aiotune_curve(
+    method: str, seed: int, budget: int, concurrency: int, min_trials: int = 0
+) -> Curve:
+    """``method`` (an aiotune one) with ``seed`` through ``at.run`` until ``budget`` epochs
+    (and at least ``min_trials`` trials)."""
+    strategy: Any = at.Bayesian(seed=seed) if method.startswith("Bayesian") else at.Random(seed)
+    options: dict[str, Any] = {}
+    if method.endswith("+ASHA"):
+        options["pruner"] = ASHA(min_resource=1, reduction_factor=3, max_resource=EPOCHS)
+    started = time.perf_counter()
+    result = at.run(
+        objective,
+        SPACE,
+        strategy=strategy,
+        max_trials=100_000,
+        concurrency=concurrency,
+        observers=[EpochBudget(budget, min_trials)],
+        **options,
+    )
+    seconds = time.perf_counter() - started
+    trials = sorted(result.trials, key=lambda t: (t.finished_at or 0.0, t.number))
+    return Curve.of(
+        [(len(t.intermediate), t.score if t.is_complete else None) for t in trials], seconds
+    )
+
+
+def optuna_curve(seed: int, budget: int) -> Curve:
+    """Optuna's TPE with its ``SuccessiveHalvingPruner`` (rungs at 1, 3 and 9 epochs)."""
+    import optuna  # the bench extra
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=1, reduction_factor=3, min_early_stopping_rate=0
+        ),
+    )
+    outcomes: list[tuple[int, float | None]] = []
+
+    def suggest(trial: Any) -> dict[str, Any]:
+        return {
+            "loss": trial.suggest_categorical("loss", LOSSES),
+            "penalty": trial.suggest_categorical("penalty", PENALTIES),
+            "alpha": trial.suggest_float("alpha", 1e-7, 1e-1, log=True),
+            "learning_rate": trial.suggest_categorical("learning_rate", SCHEDULES),
+            "eta0": trial.suggest_float("eta0", 1e-5, 1.0, log=True),
+            "average": trial.suggest_categorical("average", [False, True]),
+        }
+
+    class Context:  # objective() reports through this; the last epoch is never pruned
+        def __init__(self, trial: Any) -> None:
+            self.number, self._trial = trial.number, trial
+
+        def report(self, value: float, step: int) -> None:
+            self._trial.report(value, step)
+            if step < EPOCHS and self._trial.should_prune():
+                raise optuna.TrialPruned
+
+    def optimise(trial: Any) -> float:
+        return objective(suggest(trial), Context(trial))
+
+    def count(study: Any, trial: Any) -> None:
+        complete = trial.state is optuna.trial.TrialState.COMPLETE
+        outcomes.append((len(trial.intermediate_values), trial.value if complete else None))
+        if sum(n for n, _ in outcomes) >= budget:
+            study.stop()
+
+    started = time.perf_counter()
+    study.optimize(optimise, callbacks=[count])
+    return Curve.of(outcomes, time.perf_counter() - started)
+
+
+def _epochs(value: float) -> str:
+    return "never" if math.isinf(value) else f"{value:.0f}"
+
+
+def compare(args: argparse.Namespace) -> None:
+    """Every method to ``--budget`` epochs per seed; epochs to reach Random+ASHA's best."""
+    methods = [m for m in args.methods.split(",") if m]
+    unknown = set(methods) - set(METHODS)
+    if unknown or "Random+ASHA" not in methods:
+        raise SystemExit(f"--methods: from {', '.join(METHODS)}, with Random+ASHA (the reference)")
+    print(f"mode: compare; every method runs until it has spent {args.budget} epochs")
+    print(
+        f"reference: Random+ASHA's best over its first {args.trials} trials "
+        f"(ASHA(min_resource=1, reduction_factor=3, max_resource={EPOCHS}))"
+    )
+    print(
+        f"machine: {platform.platform()}, {os.cpu_count()} CPUs; concurrency {args.concurrency}; "
+        f"load average at start: {os.getloadavg()[0]:.1f}"
+    )
+    print()
+    print("seed  reference  epochs(ref)  first(ref)  " + "  ".join(f"{m:>13}" for m in methods))
+    budgets = [int(b) for b in args.budgets.split(",")]
+    to_reach: dict[str, list[float]] = {m: [] for m in methods}
+    ratios: dict[str, list[float]] = {m: [] for m in methods}
+    at_budget: dict[str, dict[int, list[float]]] = {m: {b: [] for b in budgets} for m in methods}
+    seconds: dict[str, list[float]] = {m: [] for m in methods}
+    for seed in range(args.seeds):
+        curves = {
+            m: optuna_curve(seed, args.budget)
+            if m == "TPE+SHA"
+            else aiotune_curve(
+                m, seed, args.budget, args.concurrency, args.trials if m == "Random+ASHA" else 0
+            )
+            for m in methods
+        }
+        ref = curves["Random+ASHA"]
+        k = min(args.trials, len(ref.epochs)) - 1
+        target, spent = ref.best[k], ref.epochs[k]
+        first = ref.epochs_to(target)
+        cells = []
+        for m, curve in curves.items():
+            reach = curve.epochs_to(target)
+            to_reach[m].append(reach)
+            ratios[m].append(reach / spent)
+            seconds[m].append(curve.seconds)
+            for b in budgets:
+                at_budget[m][b].append(curve.best_at(b))
+            cells.append(f"{_epochs(reach):>6} {reach / spent:5.0%}"[-13:].rjust(13))
+        print(f"{seed:4d}  {target:9.4f}  {spent:11d}  {first:10.0f}  " + "  ".join(cells))
+    print()
+    print("epochs to reach Random+ASHA's best (median over seeds; share of Random+ASHA's epochs):")
+    for m in methods:
+        median = statistics.median(to_reach[m])
+        share, wall = statistics.median(ratios[m]), statistics.median(seconds[m])
+        print(f"  {m:14} {_epochs(median):>6}  {share:6.0%}  (wall {wall:.0f} s)")
+    print()
+    print("median best validation accuracy at equal epochs:")
+    print("  " + " " * 14 + "".join(f"{b:>9}" for b in budgets))
+    for m in methods:
+        print(f"  {m:14}" + "".join(f"{statistics.median(at_budget[m][b]):9.4f}" for b in budgets))
+    print(f"load average at end: {os.getloadavg()[0]:.1f}")
+    if "Bayesian+ASHA" in methods:
+        share = statistics.median(ratios["Bayesian+ASHA"])
+        print(
+            f"Bayesian+ASHA reaches the reference with {share:.0%} of Random+ASHA's epochs "
+            f"(target: at most 50%): " + ("target met" if share <= 0.5 else "TARGET MISSED")
+        )
+
+
 def wired() -> bool:
     """Whether ``Tuner(pruner=...)`` is wired in."""
     try:
@@ -187,8 +403,14 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--trials", type=int, default=81)
     parser.add_argument("--concurrency", type=int, default=2)
-    parser.add_argument("--mode", choices=["auto", "tune", "simulation"], default="auto")
+    parser.add_argument("--mode", choices=["auto", "tune", "simulation", "compare"], default="auto")
+    parser.add_argument("--budget", type=int, default=1200, help="compare: epochs per study")
+    parser.add_argument("--budgets", default="100,200,300,400,600,800,1200")
+    parser.add_argument("--methods", default=",".join(METHODS), help="compare: which methods")
     args = parser.parse_args()
+    if args.mode == "compare":
+        compare(args)
+        return
     mode = args.mode if args.mode != "auto" else ("tune" if wired() else "simulation")
     asha = ASHA(min_resource=1, reduction_factor=3, max_resource=EPOCHS)
 

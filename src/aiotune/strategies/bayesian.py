@@ -262,6 +262,8 @@ class BayesianCore:
         if pruned.any() and not pruned.all():
             # A pruned trial stopped early, so its last value flatters it less than its
             # final one would have hurt it: count it as no better than the median.
+            # (benchmarks/pruning.py --mode compare: better than dropping pruned trials,
+            # ranking them below every complete one, or adding the curves' typical gain.)
             y[pruned] = np.maximum(y[pruned], float(np.median(y[~pruned])))
         return _warp(y)
 
