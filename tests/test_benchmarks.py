@@ -22,6 +22,10 @@ SMOKE = {
         "--concurrency", "1", "--methods", "Bayesian,Random",
     ],
     "pruning.py": ["--seeds", "1", "--trials", "6", "--mode", "tune"],
+    "pruning.py compare": [
+        "--mode", "compare", "--seeds", "1", "--budget", "60", "--budgets", "30,60",
+        "--concurrency", "1", "--methods", "Random+ASHA,Bayesian+ASHA",
+    ],
     "conditional.py": [
         "--seeds", "1", "--ml-seeds", "1", "--budgets", "1,2", "--methods", "Flat,Random",
     ],
@@ -39,7 +43,7 @@ SMOKE = {
 @pytest.mark.parametrize("script", sorted(SMOKE))
 def test_benchmark_smoke_run(script: str, tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, str(BENCHMARKS / script), *SMOKE[script]],
+        [sys.executable, str(BENCHMARKS / script.split()[0]), *SMOKE[script]],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -51,4 +55,4 @@ def test_benchmark_smoke_run(script: str, tmp_path: Path) -> None:
 
 def test_every_benchmark_has_a_smoke_run() -> None:
     scripts = {p.name for p in BENCHMARKS.glob("*.py") if not p.name.startswith("_")}
-    assert scripts == set(SMOKE) | {"dask_overhead.py"}
+    assert scripts == {run.split()[0] for run in SMOKE} | {"dask_overhead.py"}
