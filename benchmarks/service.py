@@ -21,7 +21,7 @@ most worker processes alive at once (children of this process, sampled
 every 100 ms; a fork server's workers count, the fork server does not), and
 where the cores' time went: this process's CPU time (every thread), its
 workers' and fork server's (from /proc, last sample), and what is left of
-cores x wall, which other processes on the machine took. Ratios compare
+cores x wall: other processes' time and idle cores together. Ratios compare
 set-ups measured side by side in one run.
 
     python benchmarks/service.py [--studies 20] [--trials 30] [--clients 10] [--repeats 1]
@@ -236,7 +236,7 @@ def row(name: str, runs: list[dict[str, float]], ideal: float, cores: int) -> st
     processes = max(r["processes"] for r in runs)
     parent = statistics.median(r["parent_cpu"] for r in runs)
     worker = statistics.median(r["worker_cpu"] for r in runs)
-    # What the cores did besides this benchmark's processes: other sessions' load.
+    # The cores' time not spent by this benchmark's processes: others' load, or idle.
     other = max(0.0, cores * wall - parent - worker)
     return (
         f"| {name} | {wall:.2f} s ({wall / ideal - 1:+.0%}) | {p99:.1f} ms | {worst:.0f} ms |"
@@ -267,7 +267,7 @@ async def main() -> None:
     )
     print(
         "| set-up | wall (vs ideal) | loop lag p99 | lag max | worker processes "
-        "| parent CPU | workers' CPU | cores' time left to other processes |"
+        "| parent CPU | workers' CPU | cores' time left over (others or idle) |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     cores = os.cpu_count() or 1
