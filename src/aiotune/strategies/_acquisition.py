@@ -111,21 +111,15 @@ def refine(
 ) -> Array:
     """Climb ``log EI`` from each row of ``starts`` with L-BFGS-B, moving only ``movable`` columns.
 
-    The starts are optimised jointly as one problem whose objective is the sum
-    of their separate objectives (as BoTorch's ``gen_candidates_scipy`` does):
-    one scipy call, vectorised numpy inside. Returns the snapped end points.
-    ``prepare`` maps the optimiser's points to model rows first (a conditional
+    The starts are optimised jointly (:func:`climb`). Returns the snapped end
+    points. ``prepare`` maps the optimiser's points to model rows first (a conditional
     space marks its inactive columns there, which then get no gradient).
     With ``feasibility``, the objective is :func:`score`'s: ``log EI + log PF``.
     """
     if not movable.any():
         return starts
-    fixed = starts.copy()
-    m, n_move = len(starts), int(movable.sum())
 
-    def objective(flat: Array) -> tuple[float, Array]:
-        xs = fixed.copy()
-        xs[:, movable] = flat.reshape(m, n_move)
+    def value(xs: Array) -> tuple[float, Array]:
         if prepare is not None:
             xs = prepare(xs)
         total, grad = 0.0, np.zeros_like(xs)
@@ -135,9 +129,42 @@ def refine(
         terms += [(model, log_pf, threshold) for model, threshold in feasibility]
         for model, function, level in terms:
             mean, var, dmean, dvar = model.predict_grad(xs)
-            value, d_mean, d_var = function(mean, var, level)
-            total += float(value.sum())
+            values, d_mean, d_var = function(mean, var, level)
+            total += float(values.sum())
             grad += d_mean[:, None] * dmean + d_var[:, None] * dvar
+        return total, grad
+
+    # A sharp feasibility edge can make the line search take many steps: bound them.
+    return snap(
+        climb(starts, movable, value, maxiter=maxiter, maxfun=2 * maxiter if feasibility else None)
+    )
+
+
+def climb(
+    starts: Array,
+    movable: np.ndarray[tuple[int], np.dtype[np.bool_]],
+    value: Callable[[Array], tuple[float, Array]],
+    *,
+    maxiter: int,
+    maxfun: int | None = None,
+) -> Array:
+    """Maximise ``value`` from each row of ``starts`` with L-BFGS-B in the unit cube,
+    moving only the ``movable`` columns; return the end points (not snapped).
+
+    ``value(xs)`` gives the sum over the rows ``xs`` of the acquisition and its
+    gradient (one row per start). The starts are optimised jointly as one
+    problem whose objective is the sum of their separate ones (as BoTorch's
+    ``gen_candidates_scipy`` does): one scipy call, vectorised numpy inside.
+    """
+    if not movable.any():
+        return starts
+    fixed = starts.copy()
+    m, n_move = len(starts), int(movable.sum())
+
+    def objective(flat: Array) -> tuple[float, Array]:
+        xs = fixed.copy()
+        xs[:, movable] = flat.reshape(m, n_move)
+        total, grad = value(xs)
         return -total, -grad[:, movable].ravel()
 
     result = optimize.minimize(
@@ -146,9 +173,8 @@ def refine(
         jac=True,
         method="L-BFGS-B",
         bounds=[(0.0, 1.0)] * (m * n_move),
-        # A sharp feasibility edge can make the line search take many steps: bound them.
-        options={"maxiter": maxiter, **({"maxfun": 2 * maxiter} if feasibility else {})},
+        options={"maxiter": maxiter, **({"maxfun": maxfun} if maxfun is not None else {})},
     )
     out = fixed.copy()
     out[:, movable] = np.clip(np.asarray(result.x).reshape(m, n_move), 0.0, 1.0)
-    return snap(out)
+    return out

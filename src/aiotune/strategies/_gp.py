@@ -188,6 +188,21 @@ class Kernel:
         return diff
 
 
+MAX_POINTS = 256  # a GP conditions on at most this many trials
+MAX_FIT = 128  # ... and fits its hyper-parameters on at most this many
+
+
+def subset(ys: Array, size: int, rng: np.random.Generator) -> np.ndarray[tuple[int], Any]:
+    """Indices of ``size`` rows of ``ys`` (one target, or one column per objective, all
+    minimised): the rows best in some column (by rank), half of ``size``, and a
+    random sample of the others."""
+    ranks = np.argsort(np.argsort(ys, axis=0, kind="stable"), axis=0, kind="stable")
+    order = np.argsort(ranks.reshape(len(ys), -1).min(axis=1), kind="stable")
+    head = order[: size // 2]
+    rest = rng.choice(order[size // 2 :], size=size - len(head), replace=False)
+    return np.sort(np.concatenate([head, rest]))
+
+
 def default_theta(n_cols: int) -> Array:
     """The starting hyper-parameters: length-scales 0.5, unit signal, small noise."""
     return np.array([math.log(0.5)] * n_cols + [0.0, math.log(1e-3)])

@@ -37,8 +37,16 @@ import numpy as np
 
 from aiotune.strategies import _acquisition as acq
 from aiotune.strategies._encoding import Encoding
-from aiotune.strategies._gp import Array, Posterior, default_theta, fit_theta
-from aiotune.strategies._scipy import optimize, special
+from aiotune.strategies._gp import (
+    MAX_FIT,
+    MAX_POINTS,
+    Array,
+    Posterior,
+    default_theta,
+    fit_theta,
+    subset,
+)
+from aiotune.strategies._scipy import special
 
 MAX_BOXES = 4096  # more cells than this (a large front, 3+ objectives): no EHVI this ask
 # EHVI is used for at most this many objectives. With three (DTLZ2, 10 seeds) it was
@@ -48,8 +56,6 @@ MAX_OBJECTIVES = 2
 _MARGIN = 0.1  # the reference lies this fraction of the front's range beyond its worst point
 _N_RANDOM = 512  # uniform candidates per ask (and 256 around the front: BayesianCore._local)
 _N_STARTS = 6
-_MAX_POINTS = 256
-_MAX_FIT = 128
 _C1 = math.log(2.0 * math.pi) / 2.0
 _N_TOP = 5  # local candidates around this many points when none is feasible
 _N_FRONT = 16  # ... or around at most this many front points
@@ -218,13 +224,9 @@ def _refine(
     movable = enc.movable
     if not movable.any():
         return starts
-    fixed = starts.copy()
-    k, n_move = len(starts), int(movable.sum())
     prepare = enc.space.is_conditional
 
-    def objective(flat: Array) -> tuple[float, Array]:
-        xs = fixed.copy()
-        xs[:, movable] = flat.reshape(k, n_move)
+    def value(xs: Array) -> tuple[float, Array]:
         if prepare:
             xs = enc.activate(xs, enc.snap(xs))
         total, grad = 0.0, np.zeros_like(xs)
@@ -232,10 +234,10 @@ def _refine(
             stats = [gp.predict_grad(xs) for gp in models.objectives]
             mean = np.column_stack([s[0] for s in stats])
             var = np.column_stack([s[1] for s in stats])
-            value, d_mean, d_var = log_ehvi(mean, var, boxes, grad=True)
-            if not np.all(np.isfinite(value)):
-                return math.inf, np.zeros(k * n_move)
-            total += float(value.sum())
+            values, d_mean, d_var = log_ehvi(mean, var, boxes, grad=True)
+            if not np.all(np.isfinite(values)):
+                return -math.inf, np.zeros_like(xs)
+            total += float(values.sum())
             for j, s in enumerate(stats):
                 grad += d_mean[:, j : j + 1] * s[2] + d_var[:, j : j + 1] * s[3]
         for model, threshold in models.feasibility:
@@ -243,30 +245,11 @@ def _refine(
             value1, d_m, d_v = acq.log_pf(m1, v1, threshold)
             total += float(value1.sum())
             grad += d_m[:, None] * dm1 + d_v[:, None] * dv1
-        return -total, -grad[:, movable].ravel()
+        return total, grad
 
-    result = optimize.minimize(
-        objective,
-        starts[:, movable].ravel(),
-        jac=True,
-        method="L-BFGS-B",
-        bounds=[(0.0, 1.0)] * (k * n_move),
-        options={"maxiter": maxiter, "maxfun": maxiter + maxiter // 2},
+    return enc.snap(
+        acq.climb(starts, movable, value, maxiter=maxiter, maxfun=maxiter + maxiter // 2)
     )
-    out = fixed.copy()
-    out[:, movable] = np.clip(np.asarray(result.x).reshape(k, n_move), 0.0, 1.0)
-    return enc.snap(out)
-
-
-def _subset(
-    ys: Array, size: int, rng: np.random.Generator
-) -> np.ndarray[tuple[int], np.dtype[np.intp]]:
-    """The rows best in some objective (by rank), and a random sample of the others."""
-    ranks = np.argsort(np.argsort(ys, axis=0, kind="stable"), axis=0, kind="stable").min(axis=1)
-    order = np.argsort(ranks, kind="stable")
-    head = order[: size // 2]
-    rest = rng.choice(order[size // 2 :], size=size - len(head), replace=False)
-    return np.sort(np.concatenate([head, rest]))
 
 
 def _reference(front: Array) -> Array:
@@ -313,11 +296,11 @@ class HypervolumeSearch:
         if m > MAX_OBJECTIVES:
             return None
         front = targets[feasible][pareto_mask(targets[feasible])] if feasible.any() else None
-        keep = _subset(targets, _MAX_POINTS, rng) if n > _MAX_POINTS else np.arange(n)
+        keep = subset(targets, MAX_POINTS, rng) if n > MAX_POINTS else np.arange(n)
         x, targets = x[keep], targets[keep]
         columns = [(c[keep], t) for c, t in constraints]
         if not self._thetas or n - self._fitted_at >= max(1, self._fitted_at // 20):
-            fit = _subset(targets, _MAX_FIT, rng) if len(x) > _MAX_FIT else np.arange(len(x))
+            fit = subset(targets, MAX_FIT, rng) if len(x) > MAX_FIT else np.arange(len(x))
             start = default_theta(enc.n_cols)
             inits = [[old, start] for old in self._thetas] or [[start]] * m
             self._thetas = [

@@ -43,8 +43,8 @@ GP and log EI as above; over many asks the weights sweep the whole front.
 Pruned trials are not modelled in a multi-objective study.
 
 Cost stays bounded as the history grows: the GP conditions on at most
-``_MAX_POINTS`` trials (the best half and a random half of the rest), fits
-its hyper-parameters on at most ``_MAX_FIT`` of them, and refits only after
+``MAX_POINTS`` trials (the best half and a random half of the rest), fits
+its hyper-parameters on at most ``MAX_FIT`` of them, and refits only after
 the data has grown by 5 %.
 """
 
@@ -62,11 +62,14 @@ from aiotune.errors import SpaceError, TuningError
 from aiotune.strategies import _acquisition as acq
 from aiotune.strategies._encoding import Encoding, Key
 from aiotune.strategies._gp import (
+    MAX_FIT,
+    MAX_POINTS,
     Array,
     Posterior,
     default_theta,
     fit_theta,
     single_threaded_blas,
+    subset,
 )
 from aiotune.strategies._hypervolume import HypervolumeSearch
 from aiotune.strategies._scipy import qmc
@@ -80,8 +83,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("aiotune")
 
 _MIN_OBS = 3  # fewer modelled trials than this: keep sampling space-filling points
-_MAX_POINTS = 256  # the GP conditions on at most this many trials
-_MAX_FIT = 128  # ... and fits its hyper-parameters on at most this many
 _N_RANDOM = 512  # uniform candidates per ask
 _N_LOCAL = 256  # candidates perturbed around the best trials
 _N_TOP = 5  # ... around this many of them
@@ -273,13 +274,13 @@ class BayesianCore:
         enc = self._enc
         x, y = np.array(self._x), self._targets(rng)
         cons, feasible = self._constraints()
-        if len(y) > _MAX_POINTS:
-            keep = _subset(y, _MAX_POINTS, rng)
+        if len(y) > MAX_POINTS:
+            keep = subset(y, MAX_POINTS, rng)
             x, y = x[keep], y[keep]
             cons, feasible = cons[keep], feasible[keep]
         n = len(self._y)
         if self._theta is None or n - self._fitted_at >= max(1, self._fitted_at // 20):
-            fit = _subset(y, _MAX_FIT, rng) if len(y) > _MAX_FIT else np.arange(len(y))
+            fit = subset(y, MAX_FIT, rng) if len(y) > MAX_FIT else np.arange(len(y))
             inits = [default_theta(enc.n_cols)]
             if self._theta is not None:
                 inits.insert(0, self._theta)
@@ -398,16 +399,6 @@ def _standard(values: Array) -> tuple[Array, float]:
     return out, -mean / std
 
 
-def _subset(
-    y: Array, size: int, rng: np.random.Generator
-) -> np.ndarray[tuple[int], np.dtype[np.intp]]:
-    """Indices of the best ``size // 2`` targets and a random sample of the others."""
-    order = np.argsort(y, kind="stable")
-    head = order[: size // 2]
-    rest = rng.choice(order[size // 2 :], size=size - len(head), replace=False)
-    return np.sort(np.concatenate([head, rest]))
-
-
 class _PosteriorMean:
     """The GP's posterior mean at each trial's params, in the score's units (an estimator
     for :meth:`aiotune.TuningResult.recommend`)."""
@@ -444,8 +435,8 @@ class _PosteriorMean:
         y = sign * np.array(scores)
         x, w = np.array(rows), _warp(y)
         rng = np.random.default_rng([self._seed, len(where)])
-        keep = _subset(w, _MAX_POINTS, rng) if len(w) > _MAX_POINTS else np.arange(len(w))
-        fit = _subset(w[keep], _MAX_FIT, rng) if len(keep) > _MAX_FIT else np.arange(len(keep))
+        keep = subset(w, MAX_POINTS, rng) if len(w) > MAX_POINTS else np.arange(len(w))
+        fit = subset(w[keep], MAX_FIT, rng) if len(keep) > MAX_FIT else np.arange(len(keep))
         with single_threaded_blas():
             xk, wk = x[keep], w[keep]
             theta = fit_theta(enc.kernel, xk[fit], wk[fit], [default_theta(enc.n_cols)], 100)
