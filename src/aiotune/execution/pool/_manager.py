@@ -10,6 +10,15 @@ worker itself (under the lock), so the common case of a study keeping its
 workers busy costs no thread hop on the way out. The job is pickled in the
 submitting thread either way.
 
+A job submitted from an event loop (``WorkerPool.submit_async``) that takes
+that shortcut is *lent* to the loop with its worker: the loop reads the
+worker's pipe itself (``loop.add_reader``) until the job ends, and no thread
+hop is left at all. Exactly one reader owns a pipe at a time, decided under
+the lock: while a worker is lent, this thread neither reads nor closes its
+pipe. When a lent worker's process exits, this thread asks the loop for the
+pipe back (or takes it, once the loop is closed) before it settles the job,
+so nothing the worker said before dying is lost.
+
 Futures use only the public :class:`concurrent.futures.Future` API. A job's
 future stays *pending* while the job runs (``running()`` is never true), so
 ``cancel()`` works on a running job too: the management thread then kills
@@ -23,6 +32,7 @@ in turn, so a study with a long queue cannot starve another.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import enum
 import itertools
@@ -57,6 +67,7 @@ READY_TIMEOUT = 60.0  # seconds a new worker has to report ready
 EXIT_GRACE = 2.0  # seconds an idle worker told to exit has before it is killed
 REAP_TIMEOUT = 5.0  # seconds to wait for killed workers when the pool closes
 DIRECT_MAX = 32 * 1024  # bytes: a submit sends a job this small to an idle worker itself
+LENT_CHECK = 1.0  # seconds between checks that the loops reading lent pipes are not closed
 
 
 class _PoolFuture(Future[_T]):
@@ -172,7 +183,18 @@ class State(enum.Enum):
 
 
 class _Worker:
-    __slots__ = ("conn", "deadline", "gone", "job", "job_id", "killed", "process", "state")
+    __slots__ = (
+        "conn",
+        "deadline",
+        "exited",
+        "gone",
+        "job",
+        "job_id",
+        "killed",
+        "process",
+        "reader",
+        "state",
+    )
 
     def __init__(self, process: BaseProcess, conn: Connection) -> None:
         self.process = process
@@ -183,6 +205,10 @@ class _Worker:
         self.job_id = b""
         self.killed = False
         self.gone = False  # its exit was seen: never idle again
+        # The event loop reading its pipe while it runs a job lent to that loop;
+        # None: the management thread reads it.
+        self.reader: asyncio.AbstractEventLoop | None = None
+        self.exited = False  # its exit was seen while lent: waiting for the pipe back
 
 
 live_managers: set[Manager] = set()
@@ -192,8 +218,9 @@ class Manager:
     """The state of one pool, owned by its management thread.
 
     Other threads only touch what ``lock`` guards: the job queue, the idle
-    workers (and the job, state and pipe of a worker taken from them), the
-    cancellation requests, the flags, and the wake-up pipe.
+    workers (and the job, state, pipe and reader of a worker taken from them),
+    the cancellation requests, the workers given back after their exit, the
+    flags, the wake-up pipe and the selector's registrations.
     """
 
     def __init__(self, max_workers: int, memory_limit: int | None, context: BaseContext) -> None:
@@ -205,6 +232,7 @@ class Manager:
         # guarded by lock
         self.pending = FairQueue()
         self.cancelled: list[_Job] = []
+        self.returned: list[_Worker] = []  # lent workers given back after their exit
         self.shutting_down = False
         self.terminating = False
         self.broken: BaseException | None = None
@@ -222,7 +250,18 @@ class Manager:
 
     # -- called from any thread ------------------------------------------------
 
-    def submit(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> _PoolFuture[Any]:
+    def submit(
+        self,
+        fn: Callable[..., Any],
+        args: Any,
+        kwargs: Any,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> _PoolFuture[Any]:
+        """Queue a job (or send it to an idle worker); return its future.
+
+        With ``loop`` (the running loop of the calling thread), a job sent to
+        an idle worker at once is lent to that loop: the loop reads its result.
+        """
         job_id = wire.job_id(next(self._job_ids))
         unpicklable: Exception | None = None
         try:
@@ -243,7 +282,10 @@ class Manager:
                 # The shortcut: no hop, no wake-up. Under the lock, so the management
                 # thread cannot close the pipe meanwhile; small, so the write cannot block.
                 worker = self.idle.pop()
-                self._send_job(worker, self._assign(worker, job))
+                message = self._assign(worker, job)
+                if loop is not None:
+                    self._lend(worker, loop)
+                self._send_job(worker, message)
             else:
                 self.pending.append(job)
                 if self.thread is None:
@@ -258,6 +300,8 @@ class Manager:
 
     def shutdown(self, wait: bool, *, cancel_futures: bool = False) -> None:
         with self.lock:
+            if wait:
+                self._take_back_from_this_thread()
             self.shutting_down = True
             queued = [job.future for job in self.pending] if cancel_futures else []
             thread = self.thread
@@ -272,6 +316,89 @@ class Manager:
         with self.lock:
             self.shutting_down = self.terminating = True
             self._wake()
+
+    # -- lending a worker's pipe to an event loop --------------------------------
+
+    def _lend(self, worker: _Worker, loop: asyncio.AbstractEventLoop) -> None:
+        """Let ``loop`` read the pipe of ``worker`` (just given a job) until the job ends.
+
+        With lock held, on ``loop``'s thread. A loop that cannot watch a pipe
+        (no ``add_reader``) leaves it to this thread.
+        """
+        assert worker.conn is not None
+        fd = worker.conn.fileno()
+        try:
+            loop.add_reader(fd, self._read_lent, worker)
+        except NotImplementedError:
+            return
+        worker.reader = loop
+        if not self._closed:
+            with contextlib.suppress(KeyError):
+                self._selector.unregister(fd)
+
+    def _read_lent(self, worker: _Worker) -> None:
+        """On the loop a worker is lent to: read one message from its pipe and handle it."""
+        conn = worker.conn
+        if conn is None or worker.reader is None:
+            return
+        try:
+            data = conn.recv_bytes()
+        except (EOFError, OSError):  # the worker is dying: the manager's sentinel says how
+            with self.lock:
+                self._unlend(worker)
+            return
+        self._handle(worker, data)
+
+    def _unlend(self, worker: _Worker) -> None:
+        """With lock held, on the loop ``worker`` is lent to: the management thread reads
+        its pipe again (or closes it, if the worker is on its way out)."""
+        loop, worker.reader = worker.reader, None
+        if loop is None:
+            return
+        conn = worker.conn
+        if conn is not None:
+            loop.remove_reader(conn.fileno())
+            if worker.exited:
+                pass  # the management thread reads what it said before dying
+            elif worker.state is State.EXITING or self._closed:
+                self._close_conn(worker)
+            else:
+                self._selector.register(conn.fileno(), selectors.EVENT_READ, ("message", worker))
+        if worker.exited:
+            self.returned.append(worker)
+            self._wake()
+        elif self.pending or self.shutting_down or self._closed:
+            self._wake()
+
+    def _unlend_on_request(self, worker: _Worker) -> None:
+        """On the loop ``worker`` is lent to, when the management thread asks for its pipe."""
+        with self.lock:
+            self._unlend(worker)
+
+    def _ask_back(self, worker: _Worker, loop: asyncio.AbstractEventLoop) -> bool:
+        """From the management thread: ask ``loop`` for ``worker``'s pipe; True if asked.
+
+        False when the loop is closed: it reads nothing any more, and the pipe
+        is this thread's again.
+        """
+        try:
+            loop.call_soon_threadsafe(self._unlend_on_request, worker)
+        except RuntimeError:  # the loop is closed
+            with self.lock:
+                worker.reader = None
+            return False
+        return True
+
+    def _take_back_from_this_thread(self) -> None:
+        """With lock held: take back the pipes lent to this thread's running loop, which
+        is about to block (``shutdown(wait=True)`` on the loop would wait forever)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        for worker in list(self.workers):
+            if worker.reader is loop:
+                self._unlend(worker)
 
     def _start_thread(self, job: _Job) -> None:
         self._wake_r, self._wake_w = os.pipe()
@@ -319,10 +446,14 @@ class Manager:
                     with contextlib.suppress(BlockingIOError):
                         os.read(self._wake_r, 64)
                 cancelled, self.cancelled = self.cancelled, []
+                returned, self.returned = self.returned, []
                 shutting_down, terminating = self.shutting_down, self.terminating
                 queued = self.pending.clear() if terminating else []
             if cancelled:
                 self._handle_cancellations(cancelled)
+            for worker in returned:
+                worker.exited = False
+                self._worker_exited(worker)
             for job in queued:
                 self._close_job(job)
             if terminating:
@@ -422,31 +553,36 @@ class Manager:
             if worker.deadline is not None:
                 left = max(0.0, worker.deadline - now)
                 timeout = left if timeout is None else min(timeout, left)
+            elif worker.reader is not None:
+                timeout = LENT_CHECK if timeout is None else min(timeout, LENT_CHECK)
         self._watch()
         ready = [key.data for key, _ in self._selector.select(timeout)]
         for kind, worker in ready:  # messages first: a job may end just before its worker dies
-            if kind == "message" and worker.conn is not None:
+            if kind == "message" and worker.conn is not None and worker.reader is None:
                 self._receive(worker)
         for kind, worker in ready:
-            if kind == "exit" and worker in self.workers:
+            if kind == "exit" and worker in self.workers and not worker.exited:
                 self._worker_exited(worker)
         if timeout is not None:
             self._check_deadlines()
+            self._check_lenders()
 
     def _watch(self) -> None:
         """Register each worker's pipe and exit sentinel, and only those, with the selector."""
         wanted: dict[int, tuple[str, _Worker | None]] = {self._wake_r: ("wake", None)}
-        for worker in self.workers:
-            if worker.conn is not None:
-                wanted[worker.conn.fileno()] = ("message", worker)
-            wanted[worker.process.sentinel] = ("exit", worker)
-        registered = self._selector.get_map()
-        for key in list(registered.values()):
-            if wanted.get(key.fd) != key.data:  # gone, or its number reused by another file
-                self._selector.unregister(key.fd)
-        for fd, data in wanted.items():
-            if fd not in registered:
-                self._selector.register(fd, selectors.EVENT_READ, data)
+        with self.lock:  # a submit may lend a worker's pipe to a loop meanwhile
+            for worker in self.workers:
+                if worker.conn is not None and worker.reader is None:
+                    wanted[worker.conn.fileno()] = ("message", worker)
+                if not worker.exited:
+                    wanted[worker.process.sentinel] = ("exit", worker)
+            registered = self._selector.get_map()
+            for key in list(registered.values()):
+                if wanted.get(key.fd) != key.data:  # gone, or its number reused by another file
+                    self._selector.unregister(key.fd)
+            for fd, data in wanted.items():
+                if fd not in registered:
+                    self._selector.register(fd, selectors.EVENT_READ, data)
 
     def _receive(self, worker: _Worker) -> None:
         assert worker.conn is not None
@@ -458,6 +594,12 @@ class Manager:
                     self.idle.remove(worker)
                 self._close_conn(worker)
             return
+        self._handle(worker, data)
+
+    def _handle(self, worker: _Worker, data: bytes) -> None:
+        """Act on one message from ``worker``, read by whichever side owns its pipe."""
+        if worker.killed:
+            return  # its job was settled when it was killed
         kind = wire.kind(data)
         if kind == wire.REPORT:
             self._forward_report(worker, data)
@@ -465,18 +607,27 @@ class Manager:
             self._forward_started(worker, data)
         elif kind == wire.ITEM and worker.job is not None:
             self._forward_item(worker, data)
-        elif kind in (wire.DONE, wire.DONE_EXIT) and worker.job is not None:
+        elif kind in (wire.DONE, wire.DONE_EXIT):
             job_id, ok, value = wire.read_done(data)
-            if job_id != worker.job_id:
+            with self.lock:
+                if worker.state is State.EXITING:
+                    return  # its job was taken from it (cancelled, or the pool terminated)
+                job, worker.job = worker.job, None
+                if job is None or job_id != worker.job_id:
+                    worker.job = job
+                    job = None
+                else:
+                    if kind == wire.DONE_EXIT:
+                        worker.state = State.EXITING
+                        worker.deadline = time.monotonic() + EXIT_GRACE
+                    self._unlend(worker)  # if lent to a loop: the job is over
+                    if kind == wire.DONE_EXIT:
+                        self._close_conn(worker)
+                    else:
+                        self._make_idle(worker)
+            if job is None:
                 self._protocol_error(worker, kind)
                 return
-            with self.lock:
-                job, worker.job = worker.job, None
-                if kind == wire.DONE_EXIT:
-                    self._close_conn(worker)
-                    worker.state, worker.deadline = State.EXITING, time.monotonic() + EXIT_GRACE
-                else:
-                    self._make_idle(worker)
             job.settle(ok, value)  # outside the lock: the future's callbacks may submit
         elif kind == wire.READY and worker.state is State.STARTING:
             with self.lock:
@@ -550,6 +701,11 @@ class Manager:
             worker.gone = True
             if worker in self.idle:
                 self.idle.remove(worker)
+            loop = worker.reader
+            worker.exited = loop is not None
+        if loop is not None and self._ask_back(worker, loop):
+            return  # handled again when the loop gives the pipe back
+        worker.exited = False
         while worker.conn is not None and worker.conn.poll():  # read what it said before dying
             self._receive(worker)
         exitcode = _reap(worker.process)
@@ -586,13 +742,24 @@ class Manager:
             else:
                 self._kill(worker)  # told to exit and did not
 
+    def _check_lenders(self) -> None:
+        """Take back the pipes lent to loops that were closed with the job still running
+        (a closed loop reads nothing, and nothing would ever settle the job)."""
+        for worker in list(self.workers):
+            loop = worker.reader
+            if loop is not None and loop.is_closed():
+                with self.lock:
+                    if worker.reader is loop:
+                        worker.reader = None  # _watch registers its pipe here again
+
     def _handle_cancellations(self, jobs: list[_Job]) -> None:
         queued = False
         for job in jobs:
             with self.lock:  # a submit may have just handed it to a worker
                 worker = next((w for w in self.workers if w.job is job), None)
                 if worker is not None:
-                    worker.job = None
+                    # EXITING at once: a message a loop reads meanwhile is ignored
+                    worker.job, worker.state = None, State.EXITING
             if worker is None:
                 queued = True  # queued, or finished before it could be killed
                 continue
@@ -639,8 +806,9 @@ class Manager:
             worker.state, worker.deadline = State.EXITING, None
 
     @staticmethod
-    def _close_conn(worker: _Worker) -> None:
-        if worker.conn is not None:
+    def _close_conn(worker: _Worker) -> None:  # with lock held
+        """Close the worker's pipe, unless a loop reads it (that loop closes it when done)."""
+        if worker.conn is not None and worker.reader is None:
             worker.conn.close()
             worker.conn = None
 
@@ -656,6 +824,7 @@ class Manager:
         for worker in self.workers:
             with self.lock:
                 job, worker.job = worker.job, None
+                worker.state = State.EXITING  # see _handle_cancellations
             if job is not None:
                 self._close_job(job)
             self._kill(worker)
@@ -680,6 +849,7 @@ class Manager:
 
     def _close(self) -> None:
         """End of the thread: no process left behind, no job left waiting."""
+        lent: list[_Worker] = []
         try:
             for worker in self.workers:
                 with self.lock:
@@ -701,6 +871,7 @@ class Manager:
             if left:
                 pids = ", ".join(str(w.process.pid) for w in left)
                 _logger.error("aiotune worker pool: worker processes %s could not be reaped", pids)
+            lent = [worker for worker in self.workers if worker.reader is not None]
             self.workers.clear()
             with self.lock:
                 self.idle.clear()
@@ -712,6 +883,11 @@ class Manager:
                 os.close(self._wake_r)
                 os.close(self._wake_w)
                 self._selector.close()
+            for worker in lent:  # their loops close the pipes (or, closed, cannot)
+                loop = worker.reader
+                if loop is not None and not self._ask_back(worker, loop):
+                    with self.lock:
+                        self._close_conn(worker)
             for job in jobs:
                 self._close_job(job)
             live_managers.discard(self)

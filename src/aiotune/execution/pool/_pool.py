@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import multiprocessing
 import os
@@ -15,6 +16,7 @@ from typing import ParamSpec, TypeVar
 
 from aiotune._checks import check_int, optional_int
 from aiotune.errors import ConfigurationError
+from aiotune.execution.bridge import loop_future
 from aiotune.execution.pool._manager import REAP_TIMEOUT, Manager, State, live_managers
 
 __all__ = ["PoolStatistics", "WorkerPool"]
@@ -113,12 +115,29 @@ class WorkerPool(Executor):
         """Queue ``fn(*args, **kwargs)`` for a worker (``fn`` and its arguments must pickle)."""
         return self._manager.submit(fn, args, kwargs)
 
+    def submit_async(
+        self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs
+    ) -> asyncio.Future[_T]:
+        """From a coroutine: run ``fn(*args, **kwargs)`` on a worker; await the result.
+
+        Returns a future of the running event loop. When a worker is idle the
+        job goes straight to it and the loop reads the result from the
+        worker's pipe itself (no hop through the pool's thread), which is what
+        ``loop.run_in_executor(pool, ...)`` cannot do. Cancelling the future
+        cancels the job, killing its worker if it runs. The loop must keep
+        running (or be closed) until the job ends; never block it waiting on
+        the job.
+        """
+        loop = asyncio.get_running_loop()
+        return loop_future(self._manager.submit(fn, args, kwargs, loop), loop)
+
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Refuse new jobs; let queued (unless ``cancel_futures``) and running jobs finish.
 
         Idle workers are told to exit (and killed if they have not within 2 s).
         With ``wait``, block until every worker is reaped and the management
-        thread has ended.
+        thread has ended (called on an event loop's thread, it first takes
+        back the jobs :meth:`submit_async` lent to that loop).
         """
         self._manager.shutdown(wait, cancel_futures=cancel_futures)
 

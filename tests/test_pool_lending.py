@@ -1,0 +1,216 @@
+"""WorkerPool.submit_async: a job lent to the event loop, which reads its worker's pipe.
+
+Every way a lent job can end is checked with real worker processes: a result,
+an exception, reports, a cancellation, a worker dying (seen first by the loop
+or by the pool's thread), the loop closing under the job, ``shutdown(wait=True)``
+called on the loop's own thread, and ``terminate()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aiotune.errors import PoolClosedError
+from aiotune.execution.pool import WorkerDied, WorkerPool
+
+TESTS = str(Path(__file__).resolve().parent)
+if TESTS not in sys.path:  # workers import the helpers by name through the inherited sys.path
+    sys.path.insert(0, TESTS)
+
+import _pool_helpers as helpers  # noqa: E402
+from test_pool import DEADLINE, Inbox, eventually, eventually_async, gone, read_pid  # noqa: E402
+
+
+@pytest.fixture
+def pool() -> Iterator[WorkerPool]:
+    pool = WorkerPool(1)
+    yield pool
+    pool.terminate()
+    pool.shutdown(wait=True)
+
+
+def reader_of(pool: WorkerPool) -> list[asyncio.AbstractEventLoop | None]:
+    """Which loop reads each worker's pipe (None: the pool's thread)."""
+    return [worker.reader for worker in list(pool._manager.workers)]
+
+
+async def warm(pool: WorkerPool) -> None:
+    """Start the worker (the first job is queued: no worker is idle yet)."""
+    assert await pool.submit_async(helpers.identity, 0) == 0
+
+
+async def test_a_job_sent_to_an_idle_worker_is_read_by_the_loop(
+    pool: WorkerPool, tmp_path: Path
+) -> None:
+    await warm(pool)
+    loop = asyncio.get_running_loop()
+    job = pool.submit_async(helpers.write_pid_and_wait, str(tmp_path / "pid"), str(tmp_path / "go"))
+    worker = await read_pid(tmp_path / "pid")
+    assert reader_of(pool) == [loop]
+    (tmp_path / "go").touch()
+    assert await asyncio.wait_for(job, DEADLINE) == worker
+    assert reader_of(pool) == [None]  # the pool's thread reads it again
+    # ... and it does: a job from another thread, sent to the idle worker at once
+    assert await asyncio.to_thread(lambda: pool.submit(helpers.pid).result(DEADLINE)) == worker
+    with pytest.raises(ValueError, match="lent"):
+        await pool.submit_async(helpers.fail, "lent")
+    assert pool.statistics().processes_started == 1
+
+
+async def test_reports_of_a_lent_job_are_answered_on_the_loop(pool: WorkerPool) -> None:
+    await warm(pool)
+    inbox = Inbox()
+    assert await pool.submit_async(helpers.ReportingJob(inbox), 7, 4) == [
+        False,
+        False,
+        True,
+        True,
+    ]
+    assert inbox.reports == [(7, 0, 0.0), (7, 1, 0.1), (7, 2, 0.2), (7, 3, 0.3)]
+    assert [number for number, _ in inbox.started_calls] == [7]
+
+
+async def test_cancelling_a_lent_job_kills_its_worker(pool: WorkerPool, tmp_path: Path) -> None:
+    await warm(pool)
+    job = pool.submit_async(helpers.write_pid_and_wait, str(tmp_path / "pid"), None)
+    victim = await read_pid(tmp_path / "pid")
+    job.cancel()
+    assert await eventually_async(lambda: gone(victim))
+    assert await pool.submit_async(helpers.identity, 3) == 3
+    stats = pool.statistics()
+    assert (stats.processes_started, stats.workers_died) == (2, 0)
+
+
+@pytest.mark.parametrize("loop_busy", [False, True], ids=["loop-sees-it", "thread-sees-it"])
+async def test_a_worker_dying_under_a_lent_job_fails_only_that_job(
+    pool: WorkerPool, tmp_path: Path, loop_busy: bool
+) -> None:
+    await warm(pool)
+    job = pool.submit_async(helpers.write_pid_and_wait, str(tmp_path / "pid"), None)
+    victim = await read_pid(tmp_path / "pid")
+    os.kill(victim, signal.SIGKILL)
+    if loop_busy:
+        # The loop cannot read meanwhile: the pool's thread sees the exit first and
+        # must ask the loop for the pipe before it reaps the worker and settles the job.
+        exited = lambda: any(w.exited for w in list(pool._manager.workers))  # noqa: E731
+        assert eventually(exited)  # blocks the loop on purpose
+        assert not job.done()
+    with pytest.raises(WorkerDied):
+        await asyncio.wait_for(job, DEADLINE)
+    assert await pool.submit_async(helpers.identity, 5) == 5
+    assert pool.statistics().workers_died == 1
+
+
+def test_a_loop_closed_under_a_lent_job_does_not_strand_the_worker(
+    pool: WorkerPool, tmp_path: Path
+) -> None:
+    loop = asyncio.new_event_loop()
+
+    async def start() -> asyncio.Future[int]:
+        await warm(pool)
+        return pool.submit_async(
+            helpers.write_pid_and_wait, str(tmp_path / "pid"), str(tmp_path / "go")
+        )
+
+    abandoned = loop.run_until_complete(start())
+    assert eventually(lambda: (tmp_path / "pid").exists())
+    loop.close()  # the job's future is never awaited, nor cancelled
+    (tmp_path / "go").touch()
+    # The pool takes the pipe back and reads the result: the worker is free again.
+    assert pool.submit(helpers.identity, 1).result(timeout=DEADLINE) == 1
+    assert eventually(lambda: pool.statistics().busy == 0)
+    assert not abandoned.done()  # its loop is closed: nothing settles it there
+
+
+async def test_shutdown_on_the_loop_thread_does_not_wait_forever(tmp_path: Path) -> None:
+    pool = WorkerPool(1)
+    try:
+        await warm(pool)
+        job = pool.submit_async(
+            helpers.write_pid_and_wait, str(tmp_path / "pid"), str(tmp_path / "go")
+        )
+        worker = await read_pid(tmp_path / "pid")
+        threading.Timer(0.3, (tmp_path / "go").touch).start()
+        pool.shutdown(wait=True)  # blocks this loop until the job is done
+        assert await asyncio.wait_for(job, DEADLINE) == worker
+        assert gone(worker)
+    finally:
+        pool.terminate()
+
+
+async def test_terminate_fails_a_lent_job_and_leaves_no_process(tmp_path: Path) -> None:
+    pool = WorkerPool(1)
+    await warm(pool)
+    job = pool.submit_async(helpers.write_pid_and_wait, str(tmp_path / "pid"), None)
+    worker = await read_pid(tmp_path / "pid")
+    pool.terminate()
+    with pytest.raises(PoolClosedError):
+        await asyncio.wait_for(job, DEADLINE)
+    await asyncio.to_thread(pool.shutdown, True)
+    assert gone(worker)
+
+
+def test_loops_in_two_threads_share_one_pool() -> None:
+    pool = WorkerPool(2)
+    results: dict[int, list[Any]] = {}
+
+    def run(label: int) -> None:
+        async def many() -> list[Any]:
+            return [await pool.submit_async(helpers.identity, (label, i)) for i in range(200)]
+
+        results[label] = asyncio.run(many())
+
+    try:
+        threads = [threading.Thread(target=run, args=(label,)) for label in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        for label in range(3):
+            assert results[label] == [(label, i) for i in range(200)]
+        assert pool.statistics().processes_started == 2
+    finally:
+        pool.shutdown(wait=True)
+    assert pool.statistics().workers_alive == 0
+
+
+def test_an_outcome_crosses_the_pipe_whole() -> None:
+    """Outcome pickles as a plain tuple of its fields (it crosses a pipe per trial)."""
+    import dataclasses
+    import pickle
+
+    from aiotune.execution.call import Outcome
+    from aiotune.trial import ErrorInfo
+
+    outcome = Outcome(
+        None, ErrorInfo("E", "m"), False, ((1, 0.5),), 1.0, 2.0, "h:1", (1.0, 2.0), (0.1,)
+    )
+    copy = pickle.loads(pickle.dumps(outcome))
+    assert copy == outcome
+    assert [getattr(copy, f.name) for f in dataclasses.fields(Outcome)] == [
+        getattr(outcome, f.name) for f in dataclasses.fields(Outcome)
+    ]
+
+
+def test_trials_name_the_thread_they_ran_on() -> None:
+    """The worker name is cached per thread, and never handed to another thread."""
+    import socket
+
+    from aiotune.execution.call import _worker_name
+
+    main = f"{socket.gethostname()}:{os.getpid()}"
+    names = []
+    for label in ("first", "second"):
+        thread = threading.Thread(target=lambda: names.append(_worker_name()), name=label)
+        thread.start()
+        thread.join()
+    assert names == [f"{main}:first", f"{main}:second"]
