@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import platform
 import statistics
@@ -52,6 +53,25 @@ from aiotune.execution.pool import WorkerPool
 SPACE = at.Space(x=at.Float(0.0, 1.0))
 
 worst_stall = 0.0  # seconds: the largest lateness of the heartbeat, over every aiotune run
+phase = ""  # what is being measured now
+stalls: dict[str, float] = {}  # phase -> the heartbeat's largest lateness in it
+longest_gc: dict[str, float] = {}  # phase -> the longest full (generation 2) collection in it
+_gc_began = 0.0
+
+
+def _time_full_collections(stage: str, info: dict[str, int]) -> None:
+    """A gc callback: keep, per phase, the longest generation-2 collection."""
+    global _gc_began
+    if info["generation"] != 2:
+        return
+    if stage == "start":
+        _gc_began = time.perf_counter()
+    else:
+        spent = time.perf_counter() - _gc_began
+        longest_gc[phase] = max(longest_gc.get(phase, 0.0), spent)
+
+
+gc.callbacks.append(_time_full_collections)
 
 
 async def heartbeat() -> None:
@@ -61,7 +81,9 @@ async def heartbeat() -> None:
     while True:
         before = loop.time()
         await asyncio.sleep(0.005)
-        worst_stall = max(worst_stall, loop.time() - before - 0.005)
+        late = loop.time() - before - 0.005
+        worst_stall = max(worst_stall, late)
+        stalls[phase] = max(stalls.get(phase, 0.0), late)
 
 
 async def watched(work: Awaitable[Any]) -> Any:
@@ -71,6 +93,19 @@ async def watched(work: Awaitable[Any]) -> Any:
         return await work
     finally:
         beat.cancel()
+
+
+async def bare_submit_async(pool: WorkerPool, trials: int, in_flight: int) -> None:
+    """The bare loop through ``pool.submit_async``: the loop reads the workers' pipes."""
+    started = 0
+
+    async def one_slot() -> None:
+        nonlocal started
+        while started < trials:
+            started += 1
+            await pool.submit_async(_objectives.trivial, {"x": 0.5})
+
+    await asyncio.gather(*(one_slot() for _ in range(in_flight)))
 
 
 async def bare_loop(executor: Executor, trials: int, in_flight: int) -> None:
@@ -132,6 +167,8 @@ cpu_seconds: dict[str, float] = {}  # label -> median CPU seconds of this proces
 def timed(make: Callable[[], Awaitable[None]], repeats: int, label: str = "") -> float:
     """Median wall seconds of ``repeats`` runs of ``make()`` (and, under ``label``, the
     median CPU time of this process, every thread: the parent's side of the work)."""
+    global phase
+    phase = label
     times, cpus = [], []
     for _ in range(repeats):
         began, cpu = time.perf_counter(), time.process_time()
@@ -193,20 +230,27 @@ def main() -> None:
             for future in [executor.submit(_objectives.trivial, {"x": 0.0}) for _ in range(4 * w)]:
                 future.result()
         bare = timed(lambda: bare_loop(pool, n, w), r, "bare")
+        bare_async = timed(lambda: bare_submit_async(pool, n, w), r, "bare_async")
         bare_std = timed(lambda: bare_loop(stdlib, n, w), r)
         lean = timed(lambda: aiotune_study(pool, n, w, _objectives.trivial), r, "lean")
-        auto = timed(lambda: aiotune_study(pool, n, w, _objectives.trivial, batch="auto"), r)
+        auto = timed(
+            lambda: aiotune_study(pool, n, w, _objectives.trivial, batch="auto"), r, "auto"
+        )
         cheap = timed(
             lambda: aiotune_study(pool, nb, w, _objectives.busy_10us, batch="auto"), r, "cheap"
         )
     finally:
         pool.shutdown()
         stdlib.shutdown()
+    global phase
+    phase = "optuna"
     optuna_s = optuna_random(nb)
+    phase = "spawn start-up"
     spawn_wall, spawn_first = start_up(lambda: "process", b, w, r)
     warm_fork_server = WorkerPool(1, mp_context="forkserver")  # starts the fork server once
     warm_fork_server.submit(_objectives.trivial, {"x": 0.0}).result()
     warm_fork_server.shutdown()
+    phase = "forkserver start-up"
     fork_wall, fork_first = start_up(lambda: WorkerPool(w, mp_context="forkserver"), b, w, r)
     ideal = b * 0.05 / w
 
@@ -226,11 +270,15 @@ def main() -> None:
     print(
         f"| bare `run_in_executor` loop, `WorkerPool({w})`, trivial calls | {n / bare:,.0f}/s | |"
     )
+    print(f"| bare loop on `pool.submit_async`, `WorkerPool({w})` | {n / bare_async:,.0f}/s | |")
     print(f"| bare loop, stdlib `ProcessPoolExecutor({w})` | {n / bare_std:,.0f}/s | |")
     print(f"| aiotune, trivial trials, Random, journal on, concurrency {w} | {n / lean:,.0f}/s | |")
     print(f"| aiotune / bare loop | **{bare / lean:.2f}x** | >= 0.8x |")
+    print(f"| aiotune / bare `submit_async` loop | {bare_async / lean:.2f}x | |")
+    print(f"| aiotune / bare stdlib loop | {bare_std / lean:.2f}x | |")
     print(
-        f"| parent CPU per trial: bare loop / aiotune | {cpu_seconds['bare'] / n * 1e6:.0f} us"
+        f"| parent CPU per trial: bare loop / bare `submit_async` / aiotune"
+        f" | {cpu_seconds['bare'] / n * 1e6:.0f} / {cpu_seconds['bare_async'] / n * 1e6:.0f}"
         f" / {cpu_seconds['lean'] / n * 1e6:.0f} us | |"
     )
     print(f'| the same with `batch="auto"` | {n / auto:,.0f}/s ({bare / auto:.2f}x bare) | |')
@@ -253,6 +301,12 @@ def main() -> None:
     print(
         f"| event loop's worst stall, every aiotune run | {worst_stall * 1e3:.0f} ms | <= 100 ms |"
     )
+    print("\nWorst stall and longest full garbage collection, per phase:\n")
+    print("| phase | worst stall | longest generation-2 collection |")
+    print("| --- | --- | --- |")
+    for name in dict.fromkeys([*stalls, *longest_gc]):
+        gc_ms = f"{longest_gc[name] * 1e3:.0f} ms" if name in longest_gc else "none"
+        print(f"| {name or 'warm-up'} | {stalls.get(name, 0.0) * 1e3:.0f} ms | {gc_ms} |")
 
 
 if __name__ == "__main__":

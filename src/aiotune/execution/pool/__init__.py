@@ -1,7 +1,8 @@
 """aiotune's own process pool, :class:`WorkerPool`: a ``concurrent.futures.Executor`` for trials.
 
-It is driven like any executor (``loop.run_in_executor``), with the powers a
-tuner needs and the standard pool lacks:
+It is driven like any executor (``loop.run_in_executor``), or awaited directly
+(``await pool.submit_async(fn, ...)``), with the powers a tuner needs and the
+standard pool lacks:
 
 * ``future.cancel()`` on a *running* job SIGKILLs the one process running it
   and returns True (that is how ``trial_timeout`` stops a trial); the pool
@@ -42,7 +43,10 @@ starts them lazily (spawn context: they inherit ``sys.path`` and the working
 directory *as they are when the worker starts*), sends jobs, and waits in
 one epoll selector on every worker's pipe, every process sentinel and a
 wake-up pipe. ``submit`` and ``cancel`` only queue a
-request and wake it, so neither ever blocks the event loop. The messages on
+request and wake it (or send a small job to an idle worker themselves), so
+neither ever blocks the event loop. ``submit_async``, from a coroutine, lends
+a job sent straight to an idle worker to the event loop, which then reads
+that worker's pipe itself until the job ends: no thread hop at all. The messages on
 the pipes are defined in one module, :mod:`._protocol`; the worker's loop is
 :mod:`._worker`. Futures use only the public ``Future`` API: a job's future
 stays pending while it runs, which is what lets ``cancel()`` reach a running

@@ -285,6 +285,8 @@ class Manager:
                 message = self._assign(worker, job)
                 if loop is not None:
                     self._lend(worker, loop)
+                if worker.reader is None:
+                    self._watch_pipe(worker)
                 self._send_job(worker, message)
             else:
                 self.pending.append(job)
@@ -318,6 +320,17 @@ class Manager:
             self._wake()
 
     # -- lending a worker's pipe to an event loop --------------------------------
+
+    def _watch_pipe(self, worker: _Worker) -> None:
+        """With lock held: make sure this thread's selector watches ``worker``'s pipe
+        (a submit about to send it a job; an idle worker's pipe may not be watched)."""
+        assert worker.conn is not None
+        fd, data = worker.conn.fileno(), ("message", worker)
+        key = self._selector.get_map().get(fd)
+        if key is None or key.data != data:
+            if key is not None:
+                self._selector.unregister(fd)
+            self._selector.register(fd, selectors.EVENT_READ, data)
 
     def _lend(self, worker: _Worker, loop: asyncio.AbstractEventLoop) -> None:
         """Let ``loop`` read the pipe of ``worker`` (just given a job) until the job ends.
@@ -362,8 +375,8 @@ class Manager:
                 pass  # the management thread reads what it said before dying
             elif worker.state is State.EXITING or self._closed:
                 self._close_conn(worker)
-            else:
-                self._selector.register(conn.fileno(), selectors.EVENT_READ, ("message", worker))
+            # else: an idle worker's pipe needs no watching (its sentinel tells of its
+            # death); whoever sends it a job next makes sure it is watched
         if worker.exited:
             self.returned.append(worker)
             self._wake()
