@@ -387,7 +387,8 @@ async def test_a_journal_written_by_ask_and_tell_is_resumed_by_tune(tmp_path: Pa
         observers=[at.JsonlWriter(path)],
     )
     assert [t.number for t in result.trials] == list(range(6))
-    assert [line["number"] for line in journal_lines(path)[1:]] == list(range(6))
+    # two threads: trials finish, and reach the journal, in either order
+    assert sorted(line["number"] for line in journal_lines(path)[1:]) == list(range(6))
     straight = await at.tune(
         objectives.sum_xy, XY, strategy=at.Random(seed=4), max_trials=6, executor="thread"
     )

@@ -77,6 +77,12 @@ _NO_CHANNEL = _NoChannel()
 
 _TOKEN_PREFIX = uuid.uuid4().hex  # with the pid and a counter: unique per call, and cheap
 _tokens = itertools.count()
+_token_start = f"{_TOKEN_PREFIX}-{os.getpid()}-"  # made again in a forked child
+
+
+def _new_token_start() -> None:
+    global _token_start
+    _token_start = f"{_TOKEN_PREFIX}-{os.getpid()}-"
 
 _worker_names: dict[int, tuple[threading.Thread, str]] = {}  # emptied in a forked child
 
@@ -98,6 +104,7 @@ def _worker_name() -> str:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_worker_names.clear)
+    os.register_at_fork(after_in_child=_new_token_start)
 
 
 class TrialCall:
@@ -130,7 +137,7 @@ class TrialCall:
         self.announce_start = announce_start
         self.inbox = inbox
         self.remote_channel = remote_channel
-        self.token = f"{_TOKEN_PREFIX}-{os.getpid()}-{next(_tokens)}"  # see __dask_tokenize__
+        self.token = f"{_token_start}{next(_tokens)}"  # see __dask_tokenize__
 
     @property
     def preload(self) -> str | None:
@@ -143,7 +150,7 @@ class TrialCall:
         return ("aiotune.TrialCall", self.number, self.token)
 
     def __getstate__(self) -> dict[str, Any]:
-        state = {slot: getattr(self, slot) for slot in vars(self)}
+        state = dict(vars(self))
         state["inbox"] = None  # lives in the orchestrator's process only
         return state
 

@@ -152,23 +152,25 @@ def encode_trial(trial: Trial) -> bytes:
     if not _all_finite(trial):
         _raise_not_finite(trial)
     number = trial.number
-    line = {
+    line: dict[str, Any] = {
         "kind": "trial",
         "number": number,
         "params": trial.params,
         "status": trial.status.value,
         "score": trial.score,
-        **({"scores": trial.scores} if len(trial.scores) > 1 else {}),
-        **({"constraints": trial.constraints} if trial.constraints is not None else {}),
-        "intermediate": list(trial.intermediate.items()),
-        "error": _encode_error(trial.error),
-        "previous_errors": [_encode_error(error) for error in trial.previous_errors],
-        "attempts": trial.attempts,
-        "started_at": trial.started_at,
-        "finished_at": trial.finished_at,
-        "duration": trial.duration,
-        "worker": trial.worker,
     }
+    if len(trial.scores) > 1:
+        line["scores"] = trial.scores
+    if trial.constraints is not None:
+        line["constraints"] = trial.constraints
+    line["intermediate"] = list(trial.intermediate.items())
+    line["error"] = None if trial.error is None else _encode_error(trial.error)
+    line["previous_errors"] = [_encode_error(error) for error in trial.previous_errors]
+    line["attempts"] = trial.attempts
+    line["started_at"] = trial.started_at
+    line["finished_at"] = trial.finished_at
+    line["duration"] = trial.duration
+    line["worker"] = trial.worker
     try:
         return orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE)
     except orjson.JSONEncodeError as exc:  # e.g. a categorical choice orjson cannot encode
