@@ -345,9 +345,8 @@ class Manager:
         except NotImplementedError:
             return
         worker.reader = loop
-        if not self._closed:
-            with contextlib.suppress(KeyError):
-                self._selector.unregister(fd)
+        if not self._closed and self._selector.get_map().get(fd) is not None:
+            self._selector.unregister(fd)
 
     def _read_lent(self, worker: _Worker) -> None:
         """On the loop a worker is lent to: read one message from its pipe and handle it."""
