@@ -159,6 +159,25 @@ async def test_terminate_fails_a_lent_job_and_leaves_no_process(tmp_path: Path) 
     assert gone(worker)
 
 
+async def test_shutdown_from_another_thread_cancels_queued_async_jobs(
+    pool: WorkerPool, tmp_path: Path
+) -> None:
+    await warm(pool)
+    running = pool.submit_async(
+        helpers.write_pid_and_wait, str(tmp_path / "pid"), str(tmp_path / "go")
+    )
+    worker = await read_pid(tmp_path / "pid")
+    queued = [pool.submit_async(helpers.identity, i) for i in range(2)]  # no idle worker
+    await asyncio.to_thread(pool.shutdown, False, cancel_futures=True)
+    for job in queued:
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(job, DEADLINE)
+    (tmp_path / "go").touch()
+    assert await asyncio.wait_for(running, DEADLINE) == worker
+    with pytest.raises(PoolClosedError):
+        pool.submit_async(helpers.identity, 3)
+
+
 def test_loops_in_two_threads_share_one_pool() -> None:
     pool = WorkerPool(2)
     results: dict[int, list[Any]] = {}

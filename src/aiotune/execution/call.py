@@ -84,6 +84,7 @@ def _new_token_start() -> None:
     global _token_start
     _token_start = f"{_TOKEN_PREFIX}-{os.getpid()}-"
 
+
 _worker_names: dict[int, tuple[threading.Thread, str]] = {}  # emptied in a forked child
 
 

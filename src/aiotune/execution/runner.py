@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
 from aiotune.errors import PoolClosedError
-from aiotune.execution.bridge import loop_future
 from aiotune.execution.call import Outcome, TrialCall
 from aiotune.execution.channel import ReportChannel
 from aiotune.execution.inbox import ReportInbox
@@ -68,13 +68,13 @@ async def run_trial(plan: TrialPlan, number: int, params: Params) -> Trial:
 def submit_call(executor: Executor, call: Callable[[], _T]) -> asyncio.Future[_T]:
     """Hand ``call`` to ``executor``; an executor that refuses work ends the study.
 
-    What ``loop.run_in_executor`` does, a little cheaper (this runs once per
-    trial): aiotune's pool gets the call through
+    aiotune's pool gets the call through
     :meth:`~aiotune.execution.pool.WorkerPool.submit_async`, so the loop
-    reads the result from the worker's pipe itself; any other executor's
-    future settles the returned one through :func:`loop_future`. Cancelling
-    the returned future cancels the call (aiotune's pool then kills the
-    worker).
+    reads the result from the worker's pipe itself. Any other executor gets
+    what ``loop.run_in_executor`` does, with one callback per side instead of
+    its general future chaining (this runs once per trial). Either way,
+    cancelling the returned future cancels the call (aiotune's pool then
+    kills the worker).
 
     A shut-down executor raises ``RuntimeError`` (the standard pools) or
     :class:`~aiotune.errors.PoolClosedError` (aiotune's): that is raised, as
@@ -89,7 +89,30 @@ def submit_call(executor: Executor, call: Callable[[], _T]) -> asyncio.Future[_T
         raise
     except RuntimeError as exc:
         raise PoolClosedError(f"the executor {executor!r} refused the trial: {exc}") from exc
-    return loop_future(running, asyncio.get_running_loop())
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[_T] = loop.create_future()
+
+    def settle(done: Future[_T]) -> None:  # on the loop
+        if waiter.done():
+            return
+        if done.cancelled():
+            waiter.cancel()
+        elif (error := done.exception()) is not None:
+            waiter.set_exception(error)
+        else:
+            waiter.set_result(done.result())
+
+    def arrived(done: Future[_T]) -> None:  # in whichever thread settled ``running``
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            loop.call_soon_threadsafe(settle, done)
+
+    def abandoned(waiter: asyncio.Future[_T]) -> None:
+        if waiter.cancelled():
+            running.cancel()
+
+    waiter.add_done_callback(abandoned)
+    running.add_done_callback(arrived)
+    return waiter
 
 
 @functools.cache

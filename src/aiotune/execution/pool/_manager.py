@@ -84,11 +84,77 @@ class _PoolFuture(Future[_T]):
         return False
 
 
+class _LoopFuture:
+    """What a job submitted from an event loop settles: an asyncio future of that loop.
+
+    The few methods of a ``concurrent.futures.Future`` a job uses, without its
+    condition variable and callbacks: a job lent to the loop is settled on the
+    loop's own thread, at once; from another thread (the management thread,
+    for a job it sent) the result goes through ``call_soon_threadsafe``.
+    Cancelling the asyncio future cancels the job (see
+    :meth:`Manager.submit_async`).
+    """
+
+    __slots__ = ("loop", "thread", "waiter")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, waiter: asyncio.Future[Any]) -> None:
+        self.loop = loop
+        self.thread = threading.get_ident()
+        self.waiter = waiter
+
+    def cancelled(self) -> bool:
+        return self.waiter.cancelled()
+
+    def cancel(self) -> bool:
+        """From any thread (``shutdown(cancel_futures=True)``)."""
+        if threading.get_ident() == self.thread:
+            return self.waiter.cancel()
+        try:
+            self.loop.call_soon_threadsafe(self.waiter.cancel)
+        except RuntimeError:  # the loop is closed: nobody waits
+            return False
+        return True
+
+    def set_result(self, value: Any) -> None:
+        self._settle(True, value)
+
+    def set_exception(self, error: BaseException) -> None:
+        self._settle(False, error)
+
+    def set_running_or_notify_cancel(self) -> bool:
+        return False  # nobody waits on a condition
+
+    def _settle(self, ok: bool, value: Any) -> None:
+        if threading.get_ident() == self.thread:
+            self._settle_here(ok, value)
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            self.loop.call_soon_threadsafe(self._settle_here, ok, value)
+
+    def _settle_here(self, ok: bool, value: Any) -> None:
+        if self.waiter.done():  # cancelled meanwhile
+            return
+        if ok:
+            self.waiter.set_result(value)
+        else:
+            self.waiter.set_exception(value)
+
+
 class _Job:
-    __slots__ = ("future", "group", "inbox", "job_id", "message", "on_item", "preload", "settled")
+    __slots__ = (
+        "future",
+        "group",
+        "inbox",
+        "job_id",
+        "message",
+        "on_item",
+        "preload",
+        "settled",
+        "unpicklable",
+    )
 
     def __init__(self, fn: Callable[..., Any], job_id: bytes, message: bytes | None) -> None:
-        self.future: _PoolFuture[Any] | None = None
+        self.future: _PoolFuture[Any] | _LoopFuture | None = None
         self.job_id = job_id
         self.message = message  # the pickled job; None once sent (or if it did not pickle)
         self.inbox: ReportChannel | None = getattr(fn, "inbox", None)
@@ -98,6 +164,7 @@ class _Job:
         # need not be hashable, and the job keeps it alive while it waits.
         self.group = id(self.inbox)
         self.settled = False
+        self.unpicklable: Exception | None = None  # why it did not pickle
 
     def settle(self, ok: bool, value: Any) -> None:
         """Give the job's future its outcome (or tell waiters it was cancelled), once."""
@@ -250,34 +317,52 @@ class Manager:
 
     # -- called from any thread ------------------------------------------------
 
-    def submit(
-        self,
-        fn: Callable[..., Any],
-        args: Any,
-        kwargs: Any,
-        loop: asyncio.AbstractEventLoop | None = None,
-    ) -> _PoolFuture[Any]:
-        """Queue a job (or send it to an idle worker); return its future.
-
-        With ``loop`` (the running loop of the calling thread), a job sent to
-        an idle worker at once is lent to that loop: the loop reads its result.
-        """
-        job_id = wire.job_id(next(self._job_ids))
-        unpicklable: Exception | None = None
-        try:
-            message: bytes | None = wire.job_message(job_id, fn, args, kwargs)
-        except Exception as exc:
-            message, unpicklable = None, exc
-        job = _Job(fn, job_id, message)
+    def submit(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> _PoolFuture[Any]:
+        """Queue a job (or send it to an idle worker); return its future."""
+        job = self._job(fn, args, kwargs)
         future: _PoolFuture[Any] = _PoolFuture(lambda: self.cancel_requested(job))
         job.future = future
+        self._enqueue(job, None)
+        return future
+
+    def submit_async(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> asyncio.Future[Any]:
+        """From a coroutine: as :meth:`submit`, returning a future of the running loop.
+
+        A job sent to an idle worker at once is lent to that loop, which reads
+        its result. Cancelling the returned future cancels the job.
+        """
+        loop = asyncio.get_running_loop()
+        job = self._job(fn, args, kwargs)
+        waiter: asyncio.Future[Any] = loop.create_future()
+        job.future = _LoopFuture(loop, waiter)
+
+        def abandoned(waiter: asyncio.Future[Any]) -> None:
+            if waiter.cancelled():
+                self.cancel_requested(job)
+
+        waiter.add_done_callback(abandoned)
+        self._enqueue(job, loop)
+        return waiter
+
+    def _job(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> _Job:
+        """A job for ``fn(*args, **kwargs)``, pickled here (in the submitting thread)."""
+        job_id = wire.job_id(next(self._job_ids))
+        try:
+            return _Job(fn, job_id, wire.job_message(job_id, fn, args, kwargs))
+        except Exception as exc:
+            job = _Job(fn, job_id, None)
+            job.unpicklable = exc
+            return job
+
+    def _enqueue(self, job: _Job, loop: asyncio.AbstractEventLoop | None) -> None:
+        """Send ``job`` to an idle worker now (lent to ``loop``, if given) or queue it."""
         with self.lock:
             if self.broken is not None:
                 raise BrokenExecutor(f"the worker pool is broken: {self.broken!r}")
             if self.shutting_down:
                 raise PoolClosedError("the worker pool is closed: no new jobs after shutdown")
-            if unpicklable is not None:
-                job.settle(False, unpicklable)  # no callbacks yet: safe under the lock
+            if job.unpicklable is not None:
+                job.settle(False, job.unpicklable)  # no callbacks yet: safe under the lock
             elif self.idle and not self.pending and len(job.message or b"") <= DIRECT_MAX:
                 # The shortcut: no hop, no wake-up. Under the lock, so the management
                 # thread cannot close the pipe meanwhile; small, so the write cannot block.
@@ -293,7 +378,6 @@ class Manager:
                 if self.thread is None:
                     self._start_thread(job)
                 self._wake()
-        return future
 
     def cancel_requested(self, job: _Job) -> None:
         with self.lock:

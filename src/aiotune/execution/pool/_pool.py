@@ -16,7 +16,6 @@ from typing import ParamSpec, TypeVar
 
 from aiotune._checks import check_int, optional_int
 from aiotune.errors import ConfigurationError
-from aiotune.execution.bridge import loop_future
 from aiotune.execution.pool._manager import REAP_TIMEOUT, Manager, State, live_managers
 
 __all__ = ["PoolStatistics", "WorkerPool"]
@@ -128,8 +127,7 @@ class WorkerPool(Executor):
         running (or be closed) until the job ends; never block it waiting on
         the job.
         """
-        loop = asyncio.get_running_loop()
-        return loop_future(self._manager.submit(fn, args, kwargs, loop), loop)
+        return self._manager.submit_async(fn, args, kwargs)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Refuse new jobs; let queued (unless ``cancel_futures``) and running jobs finish.
