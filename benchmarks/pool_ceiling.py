@@ -1,21 +1,25 @@
 """How fast could trials go if the event loop talked to the workers itself?
 
-A measurement for a design decision, not a feature: the worker pool has a
-management thread that reads the workers' pipes and settles futures, and
-each trial's result crosses from that thread to the event loop. Both threads
-need the GIL, so on two cores every crossing is a wait. This script measures
-the ceiling of the alternative: the loop writes each job to a worker's pipe
-and reads the result itself (``loop.add_reader``), no thread in between.
+Measured for a design decision, now taken: the worker pool's management
+thread reads the workers' pipes and settles futures, so a result reached the
+event loop through a second thread, and on two cores every such crossing is
+a wait for the GIL. The ceiling of the alternative is a loop that writes
+each job to a worker's pipe and reads the result itself (``loop.add_reader``).
+``WorkerPool.submit_async`` now does that for a job sent straight to an idle
+worker (it is *lent* to the loop), and every trial goes through it.
 
 Side by side, on the same machine and in the same run, with a trivial
 objective and 2 calls in flight:
 
 1. ``loop-native``: a minimal loop-native pool (2 spawned processes, one pipe
    each, pickle in and out; no timeouts, kills or reports: a ceiling);
-2. ``bare run_in_executor``: the overhead benchmark's bare loop on
-   ``WorkerPool(2)`` (what ``benchmarks/overhead.py`` compares aiotune with);
-3. ``aiotune``: the overhead benchmark's study (Random, journal on,
-   concurrency 2) on the same ``WorkerPool(2)``.
+2. ``bare submit_async``: a bare loop awaiting ``pool.submit_async`` on
+   ``WorkerPool(2)`` (the pool's own loop-native path, with all its duties);
+3. ``bare run_in_executor``: the overhead benchmark's bare loop on the same
+   pool (what ``benchmarks/overhead.py`` compares aiotune with: its result
+   is read by the pool's thread);
+4. ``aiotune``: the overhead benchmark's study (Random, journal on,
+   concurrency 2) on the same pool.
 
 Reported: trials per second and this process's CPU time per trial, medians
 of ``--repeats`` runs.
@@ -113,6 +117,9 @@ def main() -> None:
         rows = {
             "loop-native (a ceiling: no timeouts, kills or reports)": measure(
                 lambda: loop_native(conns, n), n, r
+            ),
+            "bare `submit_async` loop, `WorkerPool(2)`": measure(
+                lambda: overhead.bare_submit_async(pool, n, 2), n, r
             ),
             "bare `run_in_executor` loop, `WorkerPool(2)`": measure(
                 lambda: overhead.bare_loop(pool, n, 2), n, r
