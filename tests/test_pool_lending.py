@@ -21,6 +21,7 @@ import pytest
 
 from aiotune.errors import PoolClosedError
 from aiotune.execution.pool import WorkerDied, WorkerPool
+from aiotune.execution.pool import _manager as manager_module
 
 TESTS = str(Path(__file__).resolve().parent)
 if TESTS not in sys.path:  # workers import the helpers by name through the inherited sys.path
@@ -199,6 +200,95 @@ def test_loops_in_two_threads_share_one_pool() -> None:
         assert pool.statistics().processes_started == 2
     finally:
         pool.shutdown(wait=True)
+    assert pool.statistics().workers_alive == 0
+
+
+@pytest.mark.slow
+def test_lent_and_thread_jobs_mixed_with_cancels_and_deaths() -> None:
+    """Two loops lending jobs and two threads submitting plainly, on one pool of 2, at
+    once; some jobs cancelled, a few killing their worker: every job gets its own
+    outcome, never more than 2 processes run, and none is left behind."""
+    pool = WorkerPool(2)
+    large = "x" * (manager_module.DIRECT_MAX + 1)  # queued: read by the pool's thread
+    outcomes: dict[str, list[Any]] = {}
+
+    def expected(label: str, i: int) -> Any:
+        if i % 9 == 4:
+            return "cancelled"
+        if i % 23 == 11:
+            return "died"
+        return (label, i, len(large) if i % 7 == 0 else 1)
+
+    def payload(i: int) -> str:
+        return large if i % 7 == 0 else "y"
+
+    def lender(label: str) -> None:
+        async def run() -> list[Any]:
+            seen: list[Any] = []
+            for i in range(50):
+                if i % 23 == 11:
+                    job = pool.submit_async(helpers.kill_self)
+                else:
+                    job = pool.submit_async(helpers.identity, (label, i, payload(i)))
+                if i % 9 == 4:
+                    await asyncio.sleep(0.001 * (i % 3))  # queued, lent or finished
+                    job.cancel()
+                    seen.append("cancelled")
+                    continue
+                try:
+                    got = await asyncio.wait_for(job, DEADLINE)
+                except WorkerDied:
+                    seen.append("died")
+                    continue
+                seen.append((got[0], got[1], len(got[2])))
+            return seen
+
+        outcomes[label] = asyncio.run(run())
+
+    def submitter(label: str) -> None:
+        seen: list[Any] = []
+        for i in range(50):
+            if i % 23 == 11:
+                future = pool.submit(helpers.kill_self)
+            else:
+                future = pool.submit(helpers.identity, (label, i, payload(i)))
+            if i % 9 == 4:
+                future.cancel()
+                seen.append("cancelled")
+                continue
+            try:
+                got = future.result(timeout=DEADLINE)
+            except WorkerDied:
+                seen.append("died")
+                continue
+            seen.append((got[0], got[1], len(got[2])))
+        outcomes[label] = seen
+
+    most_alive = 0
+    done = threading.Event()
+
+    def watch() -> None:
+        nonlocal most_alive
+        while not done.wait(0.001):
+            most_alive = max(most_alive, pool.statistics().workers_alive)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    threads = [threading.Thread(target=lender, args=(f"loop{k}",)) for k in range(2)]
+    threads += [threading.Thread(target=submitter, args=(f"thread{k}",)) for k in range(2)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+    finally:
+        done.set()
+        watcher.join()
+        pool.shutdown(wait=True)
+    for label, seen in outcomes.items():
+        assert seen == [expected(label, i) for i in range(50)], label
+    assert len(outcomes) == 4
+    assert 1 <= most_alive <= 2
     assert pool.statistics().workers_alive == 0
 
 
