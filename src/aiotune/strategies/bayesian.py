@@ -60,7 +60,6 @@ import numpy as np
 from aiotune._checks import check_seed, optional_int
 from aiotune.errors import SpaceError, TuningError
 from aiotune.strategies import _acquisition as acq
-from aiotune.strategies import _fidelity
 from aiotune.strategies._encoding import Encoding, Key
 from aiotune.strategies._gp import (
     MAX_FIT,
@@ -157,7 +156,6 @@ class BayesianCore:
         self._design_size = 2 ** max(math.ceil(math.log2(max(self.n_initial, 1))), 0)
         self._design: Array | None = None  # made on first use, in the strategy's thread
         self._hv = HypervolumeSearch()  # the acquisition for several objectives
-        self._fidelity = _fidelity.Fidelity()  # the steps trials reached, for a pruned study
 
     def _start(self) -> Array:
         """The space-filling start: scrambled Sobol points (scipy loads here, off the loop)."""
@@ -192,7 +190,6 @@ class BayesianCore:
             self._y.append(self._sign * trial.score)
             self._pruned.append(trial.status is TrialStatus.PRUNED)
             self._cons.append(trial.constraints)
-            self._fidelity.tell(trial, row, self._y[-1])
 
     def ask(self, number: int, pending: Mapping[int, Params]) -> Params | None:
         """Params for trial ``number``, never one evaluated or in flight; ``None`` when a
@@ -274,10 +271,6 @@ class BayesianCore:
     def _model_ask(
         self, rng: np.random.Generator, pending: Mapping[int, Params], busy: set[Key]
     ) -> Params:
-        if len(self._signs) == 1 and not any(self._cons):
-            data = self._fidelity.data(self._sign)
-            if data is not None:  # pruned trials: model (params, fidelity), see _fidelity
-                return _fidelity.ask(self, data[0], _warp(data[1]), rng, pending, busy)
         enc = self._enc
         x, y = np.array(self._x), self._targets(rng)
         cons, feasible = self._constraints()
