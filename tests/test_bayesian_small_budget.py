@@ -94,7 +94,7 @@ def test_the_noise_of_a_noiseless_objective_stays_off_its_upper_bound(
     # Without a prior on it, the likelihood alone sent the noise variance of these
     # noiseless objectives to its upper bound (half the target variance) at 6-12 trials
     # (Branin, seed 2) and 20-25 (Hartmann-6, seed 1): a model that calls half of what it
-    # saw noise explores where it should refine. The Gamma(1.1, 30) prior keeps it small.
+    # saw noise explores where it should refine. The 30 * noise penalty keeps it small.
     noises = _noise_at_refits(space, f, seed, n)
     assert len(noises) >= 3
     upper = math.exp(gp.bounds(1)[-1][1])
