@@ -168,7 +168,7 @@ def branin_unit(params: dict[str, Any]) -> float:
 def test_eight_asks_in_flight_are_distinct_and_spread() -> None:
     # concurrency=8: eight asks before any of them finishes. Each sees the others in
     # flight as exact believers, so the variance collapses there whatever noise the GP
-    # fitted (here it fits 1e-6 for some seeds and its upper bound 0.5 for others), and
+    # fitted (without a noise prior it fitted 1e-6 for some seeds, 0.5 for others), and
     # nothing within 1 % of a length-scale of a point in flight is asked. Before, with
     # noisy believers, the eight could be one point (seed 3: median distance 0.000).
     for n in (12, 20):

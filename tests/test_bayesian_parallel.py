@@ -100,7 +100,7 @@ def test_eight_in_flight_find_the_optimum_almost_as_well_as_one() -> None:
     # Equal trials, 8 in flight against 1: the batch loses the information of the 7
     # results it is waiting for, but no more than a few trials' worth on Branin.
     regret: dict[int, list[float]] = {1: [], 8: []}
-    for seed in range(3):
+    for seed in range(5):  # 5: over 3, one seed's luck moved the median across the bound
         for c in (1, 8):
             values, _, _ = simulate(branin_unit, seed, 40, c)
             regret[c].append(min(values) - BRANIN_MIN)
