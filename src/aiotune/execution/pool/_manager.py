@@ -1,8 +1,8 @@
 """The management thread of a :class:`~aiotune.execution.pool.WorkerPool`.
 
 It owns every worker process of one pool: it starts them lazily, sends queued
-jobs, waits (one epoll selector) on every worker's pipe, every process
-sentinel and a wake-up pipe, forwards trials' ``started``/``report``
+jobs, waits (one epoll selector) on the pipes of the workers whose messages it
+reads, every process sentinel and a wake-up pipe, forwards trials' ``started``/``report``
 messages to their inboxes, settles futures, and kills, reaps and replaces
 workers. Other threads queue requests and wake it, with one shortcut: a
 ``submit`` that finds the queue empty and a worker idle sends the job to that
@@ -24,7 +24,10 @@ future stays *pending* while the job runs (``running()`` is never true), so
 ``cancel()`` works on a running job too: the management thread then kills
 its worker. Each future gets exactly one ``set_result``/``set_exception`` or,
 once cancelled, one ``set_running_or_notify_cancel()`` (which tells
-``wait()``/``as_completed()`` waiters), from this thread only.
+``wait()``/``as_completed()`` waiters), from whichever side took the job
+from its worker under the lock (this thread, or the loop the job was lent
+to). A job from ``submit_async`` settles an asyncio future of its loop
+instead (:class:`_LoopFuture`).
 
 Jobs wait in one queue per *group* (the job's inbox: one per study), served
 in turn, so a study with a long queue cannot starve another.
