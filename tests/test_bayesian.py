@@ -11,6 +11,7 @@ import pytest
 from scipy import stats  # type: ignore[import-untyped]
 
 import aiotune as at
+from _synthetic import branin_unit
 from aiotune.strategies import Bayesian
 from aiotune.strategies import _acquisition as acq
 from aiotune.strategies import _gp as gp
@@ -156,13 +157,6 @@ def test_pending_points_push_the_next_suggestion_away() -> None:
     assert second != first
     third = core.ask(17, {15: first, 16: second})
     assert third not in (first, second)
-
-
-def branin_unit(params: dict[str, Any]) -> float:
-    """Branin on the unit square (three minima of 0.397887)."""
-    x1, x2 = -5.0 + 15.0 * params["x"], 15.0 * params["y"]
-    b, c, t = 5.1 / (4 * math.pi**2), 5 / math.pi, 1 / (8 * math.pi)
-    return float((x2 - b * x1**2 + c * x1 - 6) ** 2 + 10 * (1 - t) * math.cos(x1) + 10)
 
 
 def test_eight_asks_in_flight_are_distinct_and_spread() -> None:

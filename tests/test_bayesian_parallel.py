@@ -20,21 +20,14 @@ from typing import Any
 import pytest
 
 import aiotune as at
+from _synthetic import BRANIN_MIN, branin_unit
 from aiotune.strategies import Bayesian
 from aiotune.strategies.bayesian import BayesianCore
 
 COMPLETE = at.TrialStatus.COMPLETE
 XY = at.Space(x=at.Float(0.0, 1.0), y=at.Float(0.0, 1.0))
-BRANIN_MIN = 0.397887357729738
 
 Objective = Callable[[dict[str, Any]], float]
-
-
-def branin_unit(params: dict[str, Any]) -> float:
-    """Branin on the unit square (three minima of 0.397887)."""
-    x1, x2 = -5.0 + 15.0 * params["x"], 15.0 * params["y"]
-    b, c, t = 5.1 / (4 * math.pi**2), 5 / math.pi, 1 / (8 * math.pi)
-    return float((x2 - b * x1**2 + c * x1 - 6) ** 2 + 10 * (1 - t) * math.cos(x1) + 10)
 
 
 def duration(params: dict[str, Any]) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import gc
 import logging
 import multiprocessing
@@ -73,6 +74,27 @@ async def read_pid(path: Path) -> int:
 
     assert await eventually_async(written)
     return int(text)
+
+
+@contextlib.contextmanager
+def watching_workers(pool: WorkerPool) -> Iterator[Callable[[], int]]:
+    """Sample ``pool``'s live workers every millisecond meanwhile; yield a function that
+    returns the most seen."""
+    most = 0
+    done = threading.Event()
+
+    def watch() -> None:
+        nonlocal most
+        while not done.wait(0.001):
+            most = max(most, pool.statistics().workers_alive)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        yield lambda: most
+    finally:
+        done.set()
+        watcher.join()
 
 
 @pytest.fixture
@@ -168,26 +190,13 @@ def test_submits_from_many_threads_with_small_and_large_jobs(
             seen.append((k2, i2, len(back)))
         return seen
 
-    most_alive = 0
-    done = threading.Event()
-
-    def watch() -> None:
-        nonlocal most_alive
-        while not done.wait(0.001):
-            most_alive = max(most_alive, pool.statistics().workers_alive)
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
+    with watching_workers(pool) as most_alive:
         with concurrent.futures.ThreadPoolExecutor(4) as clients:
             results = list(clients.map(client, range(4)))
-    finally:
-        done.set()
-        watcher.join()
     for k, seen in enumerate(results):
         expected = [(k, i, len(large) if i % 7 == 0 else 1) for i in range(60) if i % 11 != 5]
         assert seen == expected
-    assert 1 <= most_alive <= 2
+    assert 1 <= most_alive() <= 2
 
 
 def test_worker_sees_sys_path_added_at_runtime(

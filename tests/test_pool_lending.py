@@ -28,7 +28,15 @@ if TESTS not in sys.path:  # workers import the helpers by name through the inhe
     sys.path.insert(0, TESTS)
 
 import _pool_helpers as helpers  # noqa: E402
-from test_pool import DEADLINE, Inbox, eventually, eventually_async, gone, read_pid  # noqa: E402
+from test_pool import (  # noqa: E402
+    DEADLINE,
+    Inbox,
+    eventually,
+    eventually_async,
+    gone,
+    read_pid,
+    watching_workers,
+)
 
 
 @pytest.fixture
@@ -264,31 +272,20 @@ def test_lent_and_thread_jobs_mixed_with_cancels_and_deaths() -> None:
             seen.append((got[0], got[1], len(got[2])))
         outcomes[label] = seen
 
-    most_alive = 0
-    done = threading.Event()
-
-    def watch() -> None:
-        nonlocal most_alive
-        while not done.wait(0.001):
-            most_alive = max(most_alive, pool.statistics().workers_alive)
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
     threads = [threading.Thread(target=lender, args=(f"loop{k}",)) for k in range(2)]
     threads += [threading.Thread(target=submitter, args=(f"thread{k}",)) for k in range(2)]
     try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(120)
+        with watching_workers(pool) as most_alive:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(120)
     finally:
-        done.set()
-        watcher.join()
         pool.shutdown(wait=True)
     for label, seen in outcomes.items():
         assert seen == [expected(label, i) for i in range(50)], label
     assert len(outcomes) == 4
-    assert 1 <= most_alive <= 2
+    assert 1 <= most_alive() <= 2
     assert pool.statistics().workers_alive == 0
 
 
