@@ -555,3 +555,31 @@ async def test_user_code_errors_are_not_reported_as_internal(
     with pytest.raises(ValueError, match="no tracking server"):
         await at.tune(objectives.sum_xy, XY, observers=[CriticalStart()], executor="thread")
     assert "internal error" not in caplog.text
+
+
+async def test_a_finished_study_is_freed_without_the_cycle_collector(tmp_path: Any) -> None:
+    """Nothing of a study refers back to its Tuner: dropping the Tuner frees it and every
+    trial at once (a cycle would keep them until a full collection, which in a service
+    running many studies walks all of them)."""
+    import gc
+    import weakref
+
+    async def objective(params: dict[str, Any]) -> float:
+        return float(params["x"])
+
+    tuner = at.Tuner(
+        objective,
+        XY,
+        strategy=at.Random(seed=0),
+        max_trials=20,
+        observers=[at.JsonlWriter(tmp_path / "trials.jsonl")],
+    )
+    gc.disable()
+    try:
+        result = await tuner.run()
+        refs = [weakref.ref(tuner), weakref.ref(tuner._study), weakref.ref(tuner.history)]
+        del tuner
+        assert [ref() for ref in refs] == [None, None, None]
+        assert len(result.trials) == 20
+    finally:
+        gc.enable()

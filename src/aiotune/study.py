@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -186,7 +187,9 @@ class Study:
 
     def _setup(self, config: StudyConfig, handle: StudyHandle) -> None:
         self._config = config
-        self._handle = handle
+        # Weak: a Tuner holds its study, and a study would hold itself, so a strong
+        # reference makes a cycle that keeps every trial alive until a full collection.
+        self._handle_ref = weakref.ref(handle)
         self._history = History(config.direction)
         self._stop_reason: str | None = None
         self._error: BaseException | None = None
@@ -194,6 +197,12 @@ class Study:
         self._live: _Live | None = None
         self._in_flight: dict[int, _InFlight] = {}
         self._result: TuningResult | None = None
+
+    def _handle(self) -> StudyHandle:
+        """Who observers see: this study, or the Tuner running it (alive while it opens)."""
+        handle = self._handle_ref()
+        assert handle is not None, "a study opens only while its handle runs it"
+        return handle
 
     # -- what observers and callers see (the StudyHandle protocol) -----------------------
 
@@ -498,13 +507,13 @@ class Study:
         if config.resume is not None:
             # The handle (a Tuner's, or this study) is who the journal's writer will be.
             self._history = await _load_resume(
-                config.resume, self._handle, self.space, self.direction
+                config.resume, self._handle(), self.space, self.direction
             )
         pruning = None if config.pruner is None else _bind(config.pruner, self.direction)
         if pruning is not None and self._history.trials:  # a resumed study: warm start
             await anyio.to_thread.run_sync(_warm_start, pruning, self._history.trials)
         generator = self._start_strategy(primed(config.strategy, config.initial, warm))
-        live = _Live(generator, pruning, Fanout(config.observers, self._handle, self._fail))
+        live = _Live(generator, pruning, Fanout(config.observers, self._handle(), self._fail))
         live.trusted = yields_valid_params(config.strategy)
         await live.pumps.__aenter__()
         self._live = live

@@ -246,6 +246,8 @@ def coerce_result(value: object) -> tuple[tuple[float, ...], tuple[float, ...] |
     :class:`Outcome`; every number must be finite. ``constraints`` is ``None``
     unless an ``Outcome`` carried them.
     """
+    if type(value) is float and math.isfinite(value):  # the common case, without ABC checks
+        return (value,), None
     constraints: tuple[float, ...] | None = None
     if isinstance(value, Outcome):
         checked = _floats(value.constraints, "objective returned constraint")

@@ -11,7 +11,6 @@ needs to run trials: it imports neither anyio nor numpy.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import os
 import socket
@@ -19,8 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from aiotune.errors import Pruned
 from aiotune.execution.channel import (
@@ -33,8 +31,7 @@ from aiotune.execution.context import RunningTrial
 from aiotune.trial import ErrorInfo, Params, coerce_result
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What one run of the objective came to.
 
     Exactly one holds: ``error`` is set (the objective raised or returned no
@@ -42,6 +39,8 @@ class Outcome:
     any), or ``score`` is the finite result. ``scores`` holds every
     objective's score (``score`` is ``None`` when there are several) and
     ``constraints`` the values an objective returned in an ``aiotune.Outcome``.
+    A named tuple: one crosses a pipe per trial, and a tuple is built,
+    pickled and unpickled several times faster than a dataclass.
     """
 
     score: float | None
@@ -53,14 +52,6 @@ class Outcome:
     worker: str
     scores: tuple[float, ...] = ()
     constraints: tuple[float, ...] | None = None
-
-    def __reduce__(self) -> tuple[type[Outcome], tuple[Any, ...]]:
-        # One crosses a pipe per trial: a plain tuple pickles several times faster than
-        # the state dict a frozen dataclass with slots goes through.
-        return (Outcome, tuple(getattr(self, f) for f in _OUTCOME_FIELDS))
-
-
-_OUTCOME_FIELDS = tuple(f.name for f in dataclasses.fields(Outcome))
 
 
 class _NoChannel:
@@ -120,6 +111,17 @@ class TrialCall:
     and a ``remote_channel`` (picklable) serves executors that have neither.
     """
 
+    __slots__ = (
+        "announce_start",
+        "inbox",
+        "number",
+        "objective",
+        "params",
+        "remote_channel",
+        "takes_context",
+        "token",
+    )
+
     def __init__(
         self,
         objective: Callable[..., Any],
@@ -150,13 +152,21 @@ class TrialCall:
         """Unique per call: Dask (``pure=True``) must never serve one attempt another's result."""
         return ("aiotune.TrialCall", self.number, self.token)
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(vars(self))
-        state["inbox"] = None  # lives in the orchestrator's process only
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        vars(self).update(state)
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A flat tuple, rebuilt by one call: the cheapest form to pickle, one per trial.
+        # The inbox lives in the orchestrator's process only.
+        return (
+            _rebuilt_call,
+            (
+                self.objective,
+                self.params,
+                self.number,
+                self.takes_context,
+                self.announce_start,
+                self.remote_channel,
+                self.token,
+            ),
+        )
 
     def _channel(self) -> ReportChannel:
         return self.inbox or worker_channel() or self.remote_channel or _NO_CHANNEL
@@ -241,6 +251,23 @@ class TrialCall:
     def __repr__(self) -> str:
         name = getattr(self.objective, "__qualname__", repr(self.objective))
         return f"TrialCall({name}, number={self.number})"
+
+
+def _rebuilt_call(
+    objective: Callable[..., Any],
+    params: Params,
+    number: int,
+    takes_context: bool,
+    announce_start: bool,
+    remote_channel: ReportChannel | None,
+    token: str,
+) -> TrialCall:
+    """A :class:`TrialCall` unpickled (see ``TrialCall.__reduce__``)."""
+    call = TrialCall.__new__(TrialCall)
+    call.objective, call.params, call.number = objective, params, number
+    call.takes_context, call.announce_start = takes_context, announce_start
+    call.inbox, call.remote_channel, call.token = None, remote_channel, token
+    return call
 
 
 def _memory_error(exc: MemoryError) -> ErrorInfo:

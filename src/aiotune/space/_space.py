@@ -313,12 +313,16 @@ class Space(Mapping[str, Domain]):
             coordinates = vector.tolist()
         else:
             raise _bad(f"expected a unit vector of shape ({len(self)},), got {vector.shape}")
-        xs = dict(zip(self._domains, coordinates, strict=True))
         if not self._conditions:
             try:  # one pass; on a bad coordinate, _each names the parameter at fault
-                return {name: domain.from_unit(xs[name]) for name, domain in self._domains.items()}
+                return {
+                    name: domain.from_unit(x)
+                    for (name, domain), x in zip(self._domains.items(), coordinates, strict=True)
+                }
             except SpaceError:
+                xs = dict(zip(self._domains, coordinates, strict=True))
                 return _each(self._domains, lambda name, domain: domain.from_unit(xs[name]))
+        xs = dict(zip(self._domains, coordinates, strict=True))
         out: dict[str, Any] = {}
         for name in self._order:
             if self._holds(name, out):
