@@ -412,3 +412,65 @@ async def test_many_tasks_ask_and_tell_one_study() -> None:
     assert len({(t.params["x"], t.params["y"]) for t in result.trials}) == 100
     assert result.best.params == {"x": 9, "y": 9}
     assert result.stop_reason == "strategy exhausted"
+
+
+async def test_observers_get_every_event_once_in_order_and_batches_keep_reports_around() -> None:
+    """A batching observer gets the reports queued before a trial first, then every
+    queued trial in one call, then the reports queued among them; a plain one gets each
+    event in order. Events published after one observer failed reach only the others."""
+    from aiotune.observers._fanout import Fanout
+    from aiotune.trial import Trial, TrialStatus, TuningResult
+
+    def trial(number: int) -> Trial:
+        return Trial(number=number, params={"x": 0.5}, status=TrialStatus.COMPLETE, score=1.0)
+
+    class Batching:
+        def __init__(self) -> None:
+            self.seen: list[Any] = []
+
+        async def on_trials(self, trials: list[Trial], tuner: Any) -> None:
+            self.seen.append(("trials", [t.number for t in trials]))
+
+        async def on_report(self, number: int, step: int, value: float) -> None:
+            self.seen.append(("report", number, step))
+
+    class Plain:
+        def __init__(self) -> None:
+            self.seen: list[Any] = []
+
+        async def on_trial(self, t: Trial, tuner: Any) -> None:
+            self.seen.append(("trial", t.number))
+
+        async def on_report(self, number: int, step: int, value: float) -> None:
+            self.seen.append(("report", number, step))
+
+    class Broken:
+        async def on_trial(self, t: Trial, tuner: Any) -> None:
+            raise RuntimeError("broken")
+
+    batching, plain, failed = Batching(), Plain(), []
+    fanout = Fanout([batching, plain, Broken()], None, failed.append)  # type: ignore[arg-type]
+    async with anyio.create_task_group() as pumps:
+        await fanout.start(pumps)
+        fanout.publish_report(0, 0, 0.1)
+        fanout.publish_trial(trial(0))
+        fanout.publish_report(1, 0, 0.2)
+        fanout.publish_trial(trial(1))
+        await anyio.sleep(0.05)  # the pumps take all four at once
+        fanout.publish_trial(trial(2))
+        fanout.close(TuningResult(trials=()), hurry=False)
+    assert batching.seen == [
+        ("report", 0, 0),
+        ("trials", [0, 1]),
+        ("report", 1, 0),
+        ("trials", [2]),
+    ]
+    assert plain.seen == [
+        ("report", 0, 0),
+        ("trial", 0),
+        ("report", 1, 0),
+        ("trial", 1),
+        ("trial", 2),
+    ]
+    assert [f.hook for f in fanout.failures] == ["on_trial"]
+    assert not failed

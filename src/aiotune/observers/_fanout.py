@@ -1,7 +1,7 @@
 """Concurrent, isolated delivery of a study's events to its observers.
 
-One unbounded memory object stream and one pump task per observer: a slow
-observer only lets its own backlog grow, never stalls trials or the others.
+One unbounded queue and one pump task per observer: a slow observer only
+lets its own backlog grow, never stalls trials or the others.
 Pumps run shielded, so every trial published before the study ends (even by
 cancellation) reaches every observer; a cancelled study gives them a short
 deadline to drain.
@@ -10,13 +10,12 @@ deadline to drain.
 from __future__ import annotations
 
 import logging
-import math
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from aiotune.observers.base import StudyHandle
 from aiotune.trial import ErrorInfo, ObserverFailure, Trial, TuningResult
@@ -29,12 +28,52 @@ DRAIN_DEADLINE = 10.0
 _Event = tuple[str, Any]
 
 
+class _Queue:
+    """One observer's backlog: events are put without blocking, on the loop, and
+    taken all at once (a queue per trial cost more than the rest of its fan-out)."""
+
+    __slots__ = ("_events", "_wakeup", "closed")
+
+    def __init__(self) -> None:
+        self._events: deque[_Event] = deque()
+        self._wakeup: anyio.Event | None = None
+        self.closed = False
+
+    def put(self, event: _Event) -> None:
+        """Queue ``event``; dropped once the queue is closed."""
+        if not self.closed:
+            self._events.append(event)
+            self._wake()
+
+    def close(self, *, drop: bool = False) -> None:
+        """No more events; with ``drop``, the backlog is thrown away too."""
+        self.closed = True
+        if drop:
+            self._events.clear()
+        self._wake()
+
+    async def take(self) -> list[_Event] | None:
+        """Every event queued (waiting for one), or ``None`` once closed and drained."""
+        await anyio.lowlevel.checkpoint()
+        while not self._events:
+            if self.closed:
+                return None
+            self._wakeup = anyio.Event()
+            await self._wakeup.wait()
+        events = list(self._events)
+        self._events.clear()
+        return events
+
+    def _wake(self) -> None:
+        if self._wakeup is not None:
+            self._wakeup.set()
+            self._wakeup = None
+
+
 class _Pump:
     def __init__(self, observer: Any) -> None:
         self.observer = observer
-        self.send: MemoryObjectSendStream[_Event]
-        self.receive: MemoryObjectReceiveStream[_Event]
-        self.send, self.receive = anyio.create_memory_object_stream[_Event](math.inf)
+        self.queue = _Queue()
         self.scope = anyio.CancelScope(shield=True)
         self.critical = bool(getattr(observer, "critical", False))
         self.detached = False
@@ -79,7 +118,7 @@ class Fanout:
                 if pump.started and not pump.detached:
                     task_group.start_soon(self._run, pump)
                 else:  # its on_start failed or never ended: it gets nothing more
-                    pump.receive.close()
+                    pump.queue.close(drop=True)
 
     async def _start_one(self, pump: _Pump) -> None:
         try:
@@ -99,10 +138,7 @@ class Fanout:
 
     def _publish(self, event: _Event) -> None:
         for pump in self._pumps:
-            try:
-                pump.send.send_nowait(event)
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                pass  # detached, or already closed
+            pump.queue.put(event)  # dropped if detached, or already closed
 
     def close(self, result: TuningResult, *, hurry: bool) -> None:
         """No more events: pumps deliver their backlog, then ``on_finish(result)``.
@@ -112,7 +148,7 @@ class Fanout:
         """
         self._result = result
         for pump in self._pumps:
-            pump.send.close()
+            pump.queue.close()
             if hurry:
                 pump.scope.deadline = anyio.current_time() + DRAIN_DEADLINE
 
@@ -123,22 +159,27 @@ class Fanout:
         hook = "on_trial"
         with pump.scope:
             try:
-                async with pump.receive:
-                    async for kind, payload in pump.receive:
-                        if kind == "report":
-                            if reports:
-                                hook = "on_report"
-                                await observer.on_report(*payload)
-                        elif batches:
-                            trials, later_reports = self._batch(pump, payload)
-                            hook = "on_trials"
-                            await observer.on_trials(trials, self._handle)
-                            for report in later_reports if reports else ():
-                                hook = "on_report"
-                                await observer.on_report(*report)
-                        else:
+                while (events := await pump.queue.take()) is not None:
+                    first = next((i for i, e in enumerate(events) if e[0] == "trial"), None)
+                    if batches and first is not None:
+                        # The reports before the first trial; then every trial in one
+                        # call, and after it the reports that were queued among them.
+                        trials = [payload for kind, payload in events if kind == "trial"]
+                        later = [e for e in events[first:] if e[0] == "report"]
+                        events = events[:first]
+                    for kind, payload in events:
+                        if kind == "trial":
                             hook = "on_trial"
                             await observer.on_trial(payload, self._handle)
+                        elif reports:
+                            hook = "on_report"
+                            await observer.on_report(*payload)
+                    if batches and first is not None:
+                        hook = "on_trials"
+                        await observer.on_trials(trials, self._handle)
+                        for _, payload in later if reports else ():
+                            hook = "on_report"
+                            await observer.on_report(*payload)
                 if hasattr(observer, "on_finish") and self._result is not None:
                     hook = "on_finish"
                     await observer.on_finish(self._result)
@@ -147,21 +188,9 @@ class Fanout:
         if pump.scope.cancelled_caught:
             logger.warning("observer %r did not drain within %s s", observer, DRAIN_DEADLINE)
 
-    @staticmethod
-    def _batch(pump: _Pump, first: Trial) -> tuple[list[Trial], list[tuple[int, int, float]]]:
-        """``first`` and every trial queued behind it, and the reports queued among them."""
-        trials: list[Trial] = [first]
-        reports: list[tuple[int, int, float]] = []
-        while True:
-            try:
-                kind, payload = pump.receive.receive_nowait()
-            except (anyio.WouldBlock, anyio.EndOfStream):
-                return trials, reports
-            (trials if kind == "trial" else reports).append(payload)
-
     def _detach(self, pump: _Pump, hook: str, exc: Exception) -> None:
         pump.detached = True
-        pump.receive.close()
+        pump.queue.close(drop=True)
         if pump.critical:
             self._on_critical(exc)
             return
