@@ -3,7 +3,9 @@
 Every way a lent job can end is checked with real worker processes: a result,
 an exception, reports, a cancellation, a worker dying (seen first by the loop
 or by the pool's thread), the loop closing under the job, ``shutdown(wait=True)``
-called on the loop's own thread, and ``terminate()``.
+called on the loop's own thread, and ``terminate()``; and a worker parked on its
+loop after its job until the loop's next turn (reused, dying, wanted by a thread,
+stranded by a loop that stops and closes).
 """
 
 from __future__ import annotations
@@ -287,6 +289,77 @@ def test_lent_and_thread_jobs_mixed_with_cancels_and_deaths() -> None:
     assert len(outcomes) == 4
     assert 1 <= most_alive() <= 2
     assert pool.statistics().workers_alive == 0
+
+
+# -- a worker parked on its loop until the loop's next turn ----------------------------
+
+
+async def test_a_loops_next_job_reuses_the_pipe_it_just_read(pool: WorkerPool) -> None:
+    """A worker whose lent job just ended stays lent until the loop's next turn, so the
+    job its coroutine submits at once goes to it without touching the loop's selector."""
+    await warm(pool)
+    loop = asyncio.get_running_loop()
+    lent: list[int] = []
+    add_reader = loop.add_reader
+
+    def counting(fd: int, callback: Any, *args: Any) -> None:
+        lent.append(fd)
+        add_reader(fd, callback, *args)
+
+    loop.add_reader = counting  # type: ignore[method-assign]
+    try:
+        assert [await pool.submit_async(helpers.identity, i) for i in range(50)] == [*range(50)]
+    finally:
+        del loop.add_reader
+    assert len(lent) == 1  # lent once, then parked and reused 49 times
+    assert await eventually_async(lambda: reader_of(pool) == [None])  # a turn later
+    assert pool.statistics().processes_started == 1
+
+
+async def test_a_parked_worker_serves_a_thread_once_its_loop_turns(pool: WorkerPool) -> None:
+    await warm(pool)
+    worker = await pool.submit_async(helpers.pid)  # parked on this loop now
+    assert pool._manager.parked
+    queued = pool.submit(helpers.pid)  # no idle worker: queued, served after this turn
+    assert await asyncio.wait_for(asyncio.wrap_future(queued), DEADLINE) == worker
+    assert not pool._manager.parked
+    assert pool.statistics().processes_started == 1
+
+
+async def test_a_worker_dying_while_parked_is_replaced(pool: WorkerPool) -> None:
+    await warm(pool)
+    victim = await pool.submit_async(helpers.pid)  # parked on this loop now
+    os.kill(victim, signal.SIGKILL)
+    assert await eventually_async(lambda: gone(victim))
+    assert await asyncio.wait_for(pool.submit_async(helpers.pid), DEADLINE) != victim
+    assert pool.statistics().workers_died == 1
+    assert pool.statistics().processes_started == 2
+
+
+def test_a_worker_parked_on_a_loop_that_stops_and_closes_is_taken_back(
+    pool: WorkerPool,
+) -> None:
+    """The loop reads the job's result in the turn it stops in, so the turn that would
+    unpark the worker never comes; once the loop is closed the pool takes it back."""
+    loop = asyncio.new_event_loop()
+
+    async def lend_and_stop() -> asyncio.Future[int]:
+        await warm(pool)
+        job = pool.submit_async(helpers.identity, 7)  # lent to this loop
+        assert eventually(lambda: pool._manager.workers[0].conn.poll())  # type: ignore[union-attr]
+        loop.call_soon(loop.stop)  # the result is read in the same turn as the stop
+        return job
+
+    task = loop.create_task(lend_and_stop())
+    loop.run_forever()
+    job = task.result()
+    assert job.done()
+    assert job.result() == 7
+    assert pool._manager.parked  # stranded: its unpark was for the next turn
+    loop.close()
+    assert pool.submit(helpers.identity, 1).result(timeout=DEADLINE) == 1
+    assert not pool._manager.parked
+    assert pool.statistics().processes_started == 1
 
 
 def test_an_outcome_crosses_the_pipe_whole() -> None:

@@ -13,11 +13,14 @@ submitting thread either way.
 A job submitted from an event loop (``WorkerPool.submit_async``) that takes
 that shortcut is *lent* to the loop with its worker: the loop reads the
 worker's pipe itself (``loop.add_reader``) until the job ends, and no thread
-hop is left at all. Exactly one reader owns a pipe at a time, decided under
-the lock: while a worker is lent, this thread neither reads nor closes its
-pipe. When a lent worker's process exits, this thread asks the loop for the
-pipe back (or takes it, once the loop is closed) before it settles the job,
-so nothing the worker said before dying is lost.
+hop is left at all. The worker then stays lent, *parked* on the loop, until
+the loop's next turn, so the job the awaiting coroutine submits at once
+reuses the pipe as it is; a worker is never parked while jobs are queued.
+Exactly one reader owns a pipe at a time, decided under the lock: while a
+worker is lent, this thread neither reads nor closes its pipe. When a lent
+worker's process exits, this thread asks the loop for the pipe back (or
+takes it, once the loop is closed) before it settles the job, so nothing the
+worker said before dying is lost.
 
 Futures use only the public :class:`concurrent.futures.Future` API. A job's
 future stays *pending* while the job runs (``running()`` is never true), so
@@ -312,6 +315,9 @@ class Manager:
         self._woken = False
         self._closed = False
         self.idle: list[_Worker] = []
+        # Idle workers whose pipe the loop that ran their last job still reads, until
+        # that loop's next turn: the job it submits then reuses the pipe as it is.
+        self.parked: list[_Worker] = []
         self._job_ids = itertools.count()  # next() is atomic under the GIL
         # management thread only (read by statistics() as a snapshot)
         self.workers: list[_Worker] = []
@@ -366,6 +372,13 @@ class Manager:
                 raise PoolClosedError("the worker pool is closed: no new jobs after shutdown")
             if job.unpicklable is not None:
                 job.settle(False, job.unpicklable)  # no callbacks yet: safe under the lock
+            elif (
+                loop is not None
+                and not self.pending
+                and len(job.message or b"") <= DIRECT_MAX
+                and (worker := self._parked_on(loop)) is not None
+            ):
+                self._send_job(worker, self._assign(worker, job))  # already lent to loop
             elif self.idle and not self.pending and len(job.message or b"") <= DIRECT_MAX:
                 # The shortcut: no hop, no wake-up. Under the lock, so the management
                 # thread cannot close the pipe meanwhile; small, so the write cannot block.
@@ -454,6 +467,8 @@ class Manager:
         loop, worker.reader = worker.reader, None
         if loop is None:
             return
+        if worker in self.parked:  # it died, or the pool is closing, while parked
+            self.parked.remove(worker)
         conn = worker.conn
         if conn is not None:
             loop.remove_reader(conn.fileno())
@@ -488,6 +503,44 @@ class Manager:
             return False
         return True
 
+    def _park(self, worker: _Worker) -> None:
+        """With lock held, on the loop whose job on ``worker`` just ended: keep the pipe
+        lent, the worker idle, until the loop's next turn (:meth:`_unpark`, scheduled
+        once the job's future is settled, so that the task awaiting it runs first and
+        can submit its next job to the same worker: :meth:`_parked_on`)."""
+        worker.state = State.IDLE
+        self.parked.append(worker)
+
+    def _parked_on(self, loop: asyncio.AbstractEventLoop) -> _Worker | None:
+        """With lock held: take an idle worker still lent to ``loop``, if there is one.
+
+        The common case of a study: its slot submits its next trial in the same turn
+        of the loop in which the last one's result arrived, and the worker's pipe
+        stays registered with the loop (no ``remove_reader``, no ``add_reader``).
+        """
+        for worker in self.parked:  # the longest parked first: its unpark comes soonest
+            if worker.reader is loop and worker.state is State.IDLE and not worker.gone:
+                self.parked.remove(worker)
+                return worker
+        return None
+
+    def _unpark(self, worker: _Worker) -> None:
+        """On the loop ``worker`` is parked on, one turn later: nothing reused it, so the
+        pipe goes back to the management thread and the worker joins the idle ones."""
+        with self.lock:
+            self._unpark_locked(worker)
+
+    def _unpark_locked(self, worker: _Worker) -> None:  # with lock held
+        if worker not in self.parked:
+            return  # reused, or taken back already
+        self.parked.remove(worker)
+        idle = worker.state is State.IDLE and not worker.gone
+        self._unlend(worker)
+        if idle:
+            self._make_idle(worker)
+            if self.pending:
+                self._wake()
+
     def _take_back_from_this_thread(self) -> None:
         """With lock held: take back the pipes lent to this thread's running loop, which
         is about to block (``shutdown(wait=True)`` on the loop would wait forever)."""
@@ -497,7 +550,10 @@ class Manager:
             return
         for worker in list(self.workers):
             if worker.reader is loop:
-                self._unlend(worker)
+                if worker in self.parked:
+                    self._unpark_locked(worker)
+                else:
+                    self._unlend(worker)
 
     def _start_thread(self, job: _Job) -> None:
         self._wake_r, self._wake_w = os.pipe()
@@ -708,6 +764,7 @@ class Manager:
             self._forward_item(worker, data)
         elif kind in (wire.DONE, wire.DONE_EXIT):
             job_id, ok, value = wire.read_done(data)
+            parked_on: asyncio.AbstractEventLoop | None = None
             with self.lock:
                 if worker.state is State.EXITING:
                     return  # its job was taken from it (cancelled, or the pool terminated)
@@ -719,15 +776,29 @@ class Manager:
                     if kind == wire.DONE_EXIT:
                         worker.state = State.EXITING
                         worker.deadline = time.monotonic() + EXIT_GRACE
-                    self._unlend(worker)  # if lent to a loop: the job is over
+                    parking = (
+                        kind == wire.DONE
+                        and worker.reader is not None
+                        and not worker.gone
+                        and not (self.pending or self.shutting_down or self._closed)
+                    )
+                    if parking:
+                        parked_on = worker.reader
+                        self._park(worker)  # the job is over, the pipe stays lent
+                    else:
+                        self._unlend(worker)  # if lent to a loop: the job is over
                     if kind == wire.DONE_EXIT:
                         self._close_conn(worker)
-                    else:
+                    elif not parking:
                         self._make_idle(worker)
             if job is None:
                 self._protocol_error(worker, kind)
                 return
-            job.settle(ok, value)  # outside the lock: the future's callbacks may submit
+            try:
+                job.settle(ok, value)  # outside the lock: the future's callbacks may submit
+            finally:
+                if parked_on is not None:
+                    parked_on.call_soon(self._unpark, worker)
         elif kind == wire.READY and worker.state is State.STARTING:
             with self.lock:
                 worker.deadline = None
@@ -850,6 +921,10 @@ class Manager:
                 with self.lock:
                     if worker.reader is loop:
                         worker.reader = None  # _watch registers its pipe here again
+                        if worker in self.parked:  # its loop closed before its next turn
+                            self.parked.remove(worker)
+                            if worker.state is State.IDLE and not worker.gone:
+                                self._make_idle(worker)
 
     def _handle_cancellations(self, jobs: list[_Job]) -> None:
         queued = False
