@@ -74,8 +74,12 @@ def wait_for_file(path: str, timeout: float = 30.0) -> bool:
 
 
 def write_pid_and_wait(pid_path: str, go_path: str | None = None, timeout: float = 60.0) -> int:
-    """Write this process's pid to ``pid_path``, then wait for ``go_path`` to exist (or forever)."""
-    Path(pid_path).write_text(str(os.getpid()))
+    """Write this process's pid to ``pid_path``, then wait for ``go_path`` to exist (or forever).
+
+    The file appears whole (written aside, then renamed): a waiter that sees it can read it.
+    """
+    Path(f"{pid_path}.tmp").write_text(str(os.getpid()))
+    os.replace(f"{pid_path}.tmp", pid_path)
     if go_path is None:
         time.sleep(timeout)
     else:

@@ -526,7 +526,9 @@ def test_forkserver_workers_start_preloaded_and_die_with_the_pool(tmp_path: Path
         [sys.executable, str(tmp_path / "forkserver.py")],
         check=True,
         timeout=120,
-        cwd=TESTS,  # the fork server imports from its working directory (and site-packages)
+        # Not the tests' directory: the fork server gets the script's sys.path, to which
+        # the script added it (on Python 3.11 only through aiotune's _fork_path).
+        cwd=tmp_path,
         capture_output=True,
         text=True,
     )

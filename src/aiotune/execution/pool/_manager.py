@@ -42,6 +42,7 @@ import asyncio
 import contextlib
 import enum
 import itertools
+import json
 import logging
 import multiprocessing.connection  # imports multiprocessing.util: its atexit hook runs after ours
 import os
@@ -61,8 +62,8 @@ from typing import Any, TypeVar
 
 from aiotune.errors import PoolClosedError
 from aiotune.execution.channel import ReportChannel
+from aiotune.execution.pool import _fork_path, _worker
 from aiotune.execution.pool import _protocol as wire
-from aiotune.execution.pool import _worker
 from aiotune.execution.pool._errors import WorkerDied, WorkerStartError, describe_exit
 
 _T = TypeVar("_T")
@@ -669,10 +670,11 @@ class Manager:
             pass  # the worker died: its sentinel reports it and the job gets WorkerDied
 
     def _start_worker(self) -> bool:
+        preloading = False
         if self.context.get_start_method() == "forkserver":
             with self.lock:
                 first = next(iter(self.pending), None)
-            _preload_fork_server(first.preload if first is not None else None)
+            preloading = _preload_fork_server(first.preload if first is not None else None)
         parent_conn, child_conn = self.context.Pipe(duplex=True)
         process = self.context.Process(  # type: ignore[attr-defined]
             target=self.target,
@@ -681,7 +683,8 @@ class Manager:
             daemon=False,  # a worker may start processes of its own
         )
         try:
-            process.start()
+            with _fork_server_path() if preloading else contextlib.nullcontext():
+                process.start()  # starts the fork server, the first time
         except Exception as exc:
             parent_conn.close()
             _logger.warning("aiotune worker pool: cannot start a worker process: %s", exc)
@@ -1070,13 +1073,14 @@ class Manager:
 _fork_server_preloaded = False
 
 
-def _preload_fork_server(module: str | None) -> None:
+def _preload_fork_server(module: str | None) -> bool:
     """Before the first forkserver worker of this process: have the fork server import
     aiotune's worker loop, trial calls and spaces, ``__main__``, ``module`` (the first
     job's) and the modules the main script imported, so every worker forked from it starts
-    with them loaded. Only the first call counts, as for
+    with them loaded. Only the first call counts (it returns True), as for
     :func:`multiprocessing.set_forkserver_preload` itself (a fork server already
-    running keeps what it has).
+    running keeps what it has). The fork server imports them with this process's
+    ``sys.path`` (see :mod:`._fork_path` and :func:`_fork_server_path`).
 
     Why the main script's modules: each worker runs the main script's top level
     again (as under spawn, so that functions defined there unpickle), and on
@@ -1086,14 +1090,32 @@ def _preload_fork_server(module: str | None) -> None:
     """
     global _fork_server_preloaded
     if _fork_server_preloaded:
-        return
+        return False
     _fork_server_preloaded = True
     # aiotune.space too: scripts build their space at the top (it loads numpy).
-    modules = ["__main__", _worker.__name__, "aiotune.execution.call", "aiotune.space"]
+    modules = [
+        _fork_path.__name__,  # first: the others are imported with this process's sys.path
+        "__main__",
+        _worker.__name__,
+        "aiotune.execution.call",
+        "aiotune.space",
+    ]
     for name in (module, *_imported_by_main()):
         if name and name not in modules and name != "builtins":
             modules.append(name)
     multiprocessing.set_forkserver_preload(modules)
+    return True
+
+
+@contextlib.contextmanager
+def _fork_server_path() -> Iterator[None]:
+    """While the fork server starts: this process's ``sys.path`` in its environment,
+    for :mod:`._fork_path` (the variable is gone from this process's after)."""
+    os.environ[_fork_path.VARIABLE] = json.dumps(sys.path)
+    try:
+        yield
+    finally:
+        os.environ.pop(_fork_path.VARIABLE, None)
 
 
 def _imported_by_main() -> list[str]:
