@@ -156,7 +156,7 @@ def encode_trial(trial: Trial) -> bytes:
         "kind": "trial",
         "number": number,
         "params": trial.params,
-        "status": trial.status.value,
+        "status": trial.status,  # a str enum: orjson writes its value
         "score": trial.score,
     }
     if len(trial.scores) > 1:
