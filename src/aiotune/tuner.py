@@ -54,15 +54,16 @@ class _Running:
     ended with, raised to the caller bare.
     """
 
-    __slots__ = ("error", "receive", "send", "task_group", "trials")
+    __slots__ = ("error", "receive", "send", "streamed", "task_group", "trials")
 
-    def __init__(self) -> None:
+    def __init__(self, *, streamed: bool = True) -> None:
         self.send: MemoryObjectSendStream[Trial]
         self.receive: MemoryObjectReceiveStream[Trial]
         self.send, self.receive = anyio.create_memory_object_stream[Trial](float("inf"))
         self.task_group: TaskGroup = anyio.create_task_group()
         self.trials = anyio.CancelScope()
         self.error: BaseException | None = None
+        self.streamed = streamed  # False under run(): nobody reads the stream
 
 
 class Tuner:
@@ -216,8 +217,8 @@ class Tuner:
 
     async def run(self) -> TuningResult:
         """Run the study to its end and return its result."""
-        async with self:
-            pass
+        await self._enter(streamed=False)  # as ``async with self: pass``, without stream()
+        await self.__aexit__(None, None, None)
         return self.result
 
     async def stream(self) -> AsyncIterator[Trial]:
@@ -228,9 +229,12 @@ class Tuner:
             yield trial
 
     async def __aenter__(self) -> Tuner:
+        return await self._enter(streamed=True)
+
+    async def _enter(self, *, streamed: bool) -> Tuner:
         if self._running is not None:
             raise TunerStateError("a Tuner runs once; build a new one (resume= continues a study)")
-        running = self._running = _Running()
+        running = self._running = _Running(streamed=streamed)
         await running.task_group.__aenter__()
         running.task_group.start_soon(self._study_task, running)
         return self
@@ -393,7 +397,9 @@ class Tuner:
         self._tell(running, trial)
 
     def _tell(self, running: _Running, trial: Trial) -> None:
-        running.send.send_nowait(self._study._finish(trial))
+        recorded = self._study._finish(trial)
+        if running.streamed:
+            running.send.send_nowait(recorded)
 
     def __repr__(self) -> str:
         objective = getattr(self._config.objective, "__qualname__", self._config.objective)
