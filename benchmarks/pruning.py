@@ -356,7 +356,7 @@ def compare(args: argparse.Namespace) -> None:
     ratios: dict[str, list[float]] = {m: [] for m in methods}
     at_budget: dict[str, dict[int, list[float]]] = {m: {b: [] for b in budgets} for m in methods}
     seconds: dict[str, list[float]] = {m: [] for m in methods}
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         curves = {
             m: optuna_curve(seed, args.budget)
             if m == "TPE+SHA"
@@ -379,6 +379,10 @@ def compare(args: argparse.Namespace) -> None:
                 at_budget[m][b].append(curve.best_at(b))
             cells.append(f"{_epochs(reach):>6} {reach / spent:5.0%}"[-13:].rjust(13))
         print(f"{seed:4d}  {target:9.4f}  {spent:11d}  {first:10.0f}  " + "  ".join(cells))
+        if args.verbose:  # each method's best at each budget, to merge runs of other seeds
+            for m in methods:
+                bests = " ".join(f"{at_budget[m][b][-1]:.4f}" for b in budgets)
+                print(f"      best at {args.budgets}: {m} {bests}")
     print()
     print("epochs to reach Random+ASHA's best (median over seeds; share of Random+ASHA's epochs):")
     for m in methods:
@@ -413,6 +417,8 @@ def main() -> None:
     """Run both arms for each seed and print the table and the medians."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0, help="compare: seeds from this one")
+    parser.add_argument("--verbose", action="store_true", help="compare: bests by seed")
     parser.add_argument("--trials", type=int, default=81)
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--mode", choices=["auto", "tune", "simulation", "compare"], default="auto")
