@@ -53,9 +53,12 @@ class ASHA:
     ``min_resource * reduction_factor**s`` (bracket 0 is the plain ASHA
     above, the last one judges its trials latest); each bracket ranks only
     its own trials. Trials that look poor early but end well are then not all
-    judged at the first rung. With a model-based strategy this reached
-    Random+ASHA's best sooner on the pruning benchmark (benchmarks/README.md,
-    "Brackets").
+    judged at the first rung. On the pruning benchmark (benchmarks/README.md,
+    "Brackets, and letting the model decide which trials go on"), ``Bayesian``
+    with ``brackets=3`` reached Random+ASHA's best in a median 81% of its
+    epochs, against 127% with one bracket; with random search three brackets
+    did worse than one (a model's proposals deserve the later look, random
+    ones the early cut).
 
     Arguments: ``min_resource`` (an int >= 1), ``reduction_factor`` (an int
     >= 2), ``max_resource`` (``None`` or an int > ``min_resource``),
