@@ -26,9 +26,12 @@ Two modes:
 
 A third mode, ``compare`` (issue #14, part 4), asks whether a model-based
 search makes better use of the epochs: Random, Random+ASHA, Bayesian,
-Bayesian+ASHA (through ``at.run``, ``--concurrency`` workers) and Optuna's TPE
+Bayesian+ASHA, Bayesian+HB (``ASHA(..., brackets=3)``, asynchronous
+Hyperband; all through ``at.run``, ``--concurrency`` workers) and Optuna's TPE
 with its ``SuccessiveHalvingPruner`` (rungs at 1, 3 and 9 epochs; the bench
-extra) each run until they have spent ``--budget`` epochs. The reference is
+extra) each run until they have spent ``--budget`` epochs (``--methods`` also
+takes Random+HB, Random+ASHA3 and Bayesian+ASHA3, ``ASHA3`` being
+``ASHA(min_resource=3, ...)``). The reference is
 Random+ASHA's best over its first ``--trials`` trials; the table gives the
 epochs each method spent before its best first reached it (as a share of the
 epochs Random+ASHA's ``--trials`` trials spent; target for Bayesian+ASHA: at
@@ -190,7 +193,14 @@ def tune(seed: int, trials: int, pruner: Pruner | None, concurrency: int) -> Run
 
 # -- the comparison at equal epochs: model-based pruning against random and Optuna -------
 
-METHODS = ("Random", "Random+ASHA", "Bayesian", "Bayesian+ASHA", "TPE+SHA")
+PRUNERS: dict[str, Pruner] = {  # a method's pruner, by the name after the "+"
+    "ASHA": ASHA(min_resource=1, reduction_factor=3, max_resource=EPOCHS),
+    # asynchronous Hyperband: trial n's rungs start at 3**(n % 3): 1, 3, 9; 3, 9; 9
+    "HB": ASHA(min_resource=1, reduction_factor=3, max_resource=EPOCHS, brackets=3),
+    "ASHA3": ASHA(min_resource=3, reduction_factor=3, max_resource=EPOCHS),  # rungs 3, 9
+}
+METHODS = ("Random", "Random+ASHA", "Bayesian", "Bayesian+ASHA", "Bayesian+HB", "TPE+SHA")
+EXTRA_METHODS = ("Random+HB", "Random+ASHA3", "Bayesian+ASHA3")  # --methods only
 
 
 @dataclass(frozen=True)
@@ -253,8 +263,8 @@ def aiotune_curve(
     (and at least ``min_trials`` trials)."""
     strategy: Any = at.Bayesian(seed=seed) if method.startswith("Bayesian") else at.Random(seed)
     options: dict[str, Any] = {}
-    if method.endswith("+ASHA"):
-        options["pruner"] = ASHA(min_resource=1, reduction_factor=3, max_resource=EPOCHS)
+    if "+" in method:
+        options["pruner"] = PRUNERS[method.split("+")[1]]
     started = time.perf_counter()
     result = at.run(
         objective,
@@ -326,9 +336,10 @@ def _epochs(value: float) -> str:
 def compare(args: argparse.Namespace) -> None:
     """Every method to ``--budget`` epochs per seed; epochs to reach Random+ASHA's best."""
     methods = [m for m in args.methods.split(",") if m]
-    unknown = set(methods) - set(METHODS)
+    known = METHODS + EXTRA_METHODS
+    unknown = set(methods) - set(known)
     if unknown or "Random+ASHA" not in methods:
-        raise SystemExit(f"--methods: from {', '.join(METHODS)}, with Random+ASHA (the reference)")
+        raise SystemExit(f"--methods: from {', '.join(known)}, with Random+ASHA (the reference)")
     print(f"mode: compare; every method runs until it has spent {args.budget} epochs")
     print(
         f"reference: Random+ASHA's best over its first {args.trials} trials "
@@ -345,7 +356,7 @@ def compare(args: argparse.Namespace) -> None:
     ratios: dict[str, list[float]] = {m: [] for m in methods}
     at_budget: dict[str, dict[int, list[float]]] = {m: {b: [] for b in budgets} for m in methods}
     seconds: dict[str, list[float]] = {m: [] for m in methods}
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         curves = {
             m: optuna_curve(seed, args.budget)
             if m == "TPE+SHA"
@@ -368,6 +379,10 @@ def compare(args: argparse.Namespace) -> None:
                 at_budget[m][b].append(curve.best_at(b))
             cells.append(f"{_epochs(reach):>6} {reach / spent:5.0%}"[-13:].rjust(13))
         print(f"{seed:4d}  {target:9.4f}  {spent:11d}  {first:10.0f}  " + "  ".join(cells))
+        if args.verbose:  # each method's best at each budget, to merge runs of other seeds
+            for m in methods:
+                bests = " ".join(f"{at_budget[m][b][-1]:.4f}" for b in budgets)
+                print(f"      best at {args.budgets}: {m} {bests}")
     print()
     print("epochs to reach Random+ASHA's best (median over seeds; share of Random+ASHA's epochs):")
     for m in methods:
@@ -380,12 +395,13 @@ def compare(args: argparse.Namespace) -> None:
     for m in methods:
         print(f"  {m:14}" + "".join(f"{statistics.median(at_budget[m][b]):9.4f}" for b in budgets))
     print(f"load average at end: {os.getloadavg()[0]:.1f}")
-    if "Bayesian+ASHA" in methods:
-        share = statistics.median(ratios["Bayesian+ASHA"])
-        print(
-            f"Bayesian+ASHA reaches the reference with {share:.0%} of Random+ASHA's epochs "
-            f"(target: at most 50%): " + ("target met" if share <= 0.5 else "TARGET MISSED")
-        )
+    for m in methods:
+        if m.startswith("Bayesian+"):
+            share = statistics.median(ratios[m])
+            print(
+                f"{m} reaches the reference with {share:.0%} of Random+ASHA's epochs "
+                f"(target: at most 50%): " + ("target met" if share <= 0.5 else "TARGET MISSED")
+            )
 
 
 def wired() -> bool:
@@ -401,6 +417,8 @@ def main() -> None:
     """Run both arms for each seed and print the table and the medians."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0, help="compare: seeds from this one")
+    parser.add_argument("--verbose", action="store_true", help="compare: bests by seed")
     parser.add_argument("--trials", type=int, default=81)
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--mode", choices=["auto", "tune", "simulation", "compare"], default="auto")
