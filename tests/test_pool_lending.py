@@ -229,24 +229,24 @@ def test_lent_and_thread_jobs_mixed_with_cancels_and_deaths() -> None:
             return "died"
         return (label, i, len(large) if i % 7 == 0 else 1)
 
-    def payload(i: int) -> str:
-        return large if i % 7 == 0 else "y"
+    def job(label: str, i: int) -> tuple[Any, ...]:
+        """What job ``i`` runs: one in 23 kills its worker, one in 7 carries a large payload."""
+        if i % 23 == 11:
+            return (helpers.kill_self,)
+        return (helpers.identity, (label, i, large if i % 7 == 0 else "y"))
 
     def lender(label: str) -> None:
         async def run() -> list[Any]:
             seen: list[Any] = []
             for i in range(50):
-                if i % 23 == 11:
-                    job = pool.submit_async(helpers.kill_self)
-                else:
-                    job = pool.submit_async(helpers.identity, (label, i, payload(i)))
+                waiter = pool.submit_async(*job(label, i))
                 if i % 9 == 4:
                     await asyncio.sleep(0.001 * (i % 3))  # queued, lent or finished
-                    job.cancel()
+                    waiter.cancel()
                     seen.append("cancelled")
                     continue
                 try:
-                    got = await asyncio.wait_for(job, DEADLINE)
+                    got = await asyncio.wait_for(waiter, DEADLINE)
                 except WorkerDied:
                     seen.append("died")
                     continue
@@ -258,10 +258,7 @@ def test_lent_and_thread_jobs_mixed_with_cancels_and_deaths() -> None:
     def submitter(label: str) -> None:
         seen: list[Any] = []
         for i in range(50):
-            if i % 23 == 11:
-                future = pool.submit(helpers.kill_self)
-            else:
-                future = pool.submit(helpers.identity, (label, i, payload(i)))
+            future = pool.submit(*job(label, i))
             if i % 9 == 4:
                 future.cancel()
                 seen.append("cancelled")

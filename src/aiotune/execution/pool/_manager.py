@@ -536,11 +536,9 @@ class Manager:
             return  # reused, or taken back already
         self.parked.remove(worker)
         idle = worker.state is State.IDLE and not worker.gone
-        self._unlend(worker)
+        self._unlend(worker)  # wakes the management thread if jobs are queued
         if idle:
             self._make_idle(worker)
-            if self.pending:
-                self._wake()
 
     def _take_back_from_this_thread(self) -> None:
         """With lock held: take back the pipes lent to this thread's running loop, which
