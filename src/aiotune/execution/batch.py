@@ -1,8 +1,8 @@
 """Several trials per executor round trip, for cheap objectives: :func:`run_batch`.
 
-A :class:`~aiotune.execution.call.BatchCall` carries the
-:class:`~aiotune.execution.call.TrialCall` of several trials to one executor
-job, which runs them one after the other. Each trial's
+A :class:`~aiotune.execution.call.BatchCall` carries several trials (the
+objective once, then each trial's number and params) to one executor job,
+which runs them one after the other. Each trial's
 :class:`~aiotune.execution.call.Outcome` comes back as soon as it is known,
 not with the batch: from a worker of aiotune's pool in chunks (the outcomes
 of quick trials travel together, within 5 ms), in a thread by calling
@@ -39,7 +39,7 @@ from typing import Literal
 import anyio
 
 from aiotune.errors import ConfigurationError
-from aiotune.execution.call import BatchCall, Outcome, TrialCall
+from aiotune.execution.call import BatchCall, Outcome
 from aiotune.execution.runner import TrialPlan, cancelled_trial, submit_call, trial_record
 from aiotune.trial import ErrorInfo, Params, Trial, TrialStatus
 
@@ -106,19 +106,14 @@ async def _run_once(
     announce = plan.remote_channel is not None or (
         plan.timeout is not None and plan.starts_reported
     )
-    calls = [
-        TrialCall(
-            plan.objective,
-            item.params,
-            item.number,
-            takes_context=plan.takes_context,
-            announce_start=announce,
-            inbox=plan.inbox,
-            remote_channel=plan.remote_channel,
-        )
-        for item in batch
-    ]
-    job = BatchCall(calls, plan.inbox)
+    job = BatchCall(
+        plan.objective,
+        [(item.number, item.params) for item in batch],
+        takes_context=plan.takes_context,
+        announce_start=announce,
+        inbox=plan.inbox,
+        remote_channel=plan.remote_channel,
+    )
     changed = asyncio.Event()
     arrived: list[tuple[int, Outcome]] = []
     lock = threading.Lock()
@@ -158,9 +153,9 @@ async def _run_once(
             plan.inbox.forget(item.number)
         raise
     if future is None:  # an async objective: the batch runs on the loop, one by one
-        for index, (item, call) in enumerate(zip(batch, calls, strict=True)):
+        for index, item in enumerate(batch):
             done[index] = True
-            record(item, _record(item, await call.run_async(), plan))
+            record(item, _record(item, await job.call(index).run_async(), plan))
         return [], False
     future.add_done_callback(lambda _: changed.set())
     try:

@@ -289,38 +289,92 @@ Deliver = Callable[[int, Outcome], None]
 
 
 class BatchCall:
-    """Run several trial calls in turn in one executor job; stream each outcome.
+    """Run several trials of one objective in turn in one executor job; stream each outcome.
 
+    What the trials share (the objective, how it is called, the report
+    channel for executors without a pipe) travels once; each trial is a
+    ``(number, params)`` pair, run as a :class:`TrialCall` in the worker.
     ``inbox`` (the study's, for the pool's fair queue and its reports) and
     ``on_item`` live in the orchestrator's process only: they are dropped
-    when the call is pickled. The job returns one entry per call: its
+    when the call is pickled. The job returns one entry per trial: its
     outcome, or ``None`` when it was already delivered (or never ran,
     after a ``MemoryError``).
     """
 
-    def __init__(self, calls: list[TrialCall], inbox: Any = None) -> None:
-        self.calls = calls
+    __slots__ = (
+        "announce_start",
+        "inbox",
+        "items",
+        "objective",
+        "on_item",
+        "remote_channel",
+        "takes_context",
+        "token",
+    )
+
+    def __init__(
+        self,
+        objective: Callable[..., Any],
+        items: list[tuple[int, Params]],
+        *,
+        takes_context: bool,
+        announce_start: bool = True,
+        inbox: ReportChannel | None = None,
+        remote_channel: ReportChannel | None = None,
+    ) -> None:
+        self.objective = objective
+        self.items = items
+        self.takes_context = takes_context
+        self.announce_start = announce_start
         self.inbox = inbox
+        self.remote_channel = remote_channel
         self.on_item: Deliver | None = None
+        self.token = f"{_token_start}{next(_tokens)}"
 
     @property
     def preload(self) -> str | None:
         """The module a worker needs (the objective's)."""
-        return self.calls[0].preload if self.calls else None
+        return getattr(self.objective, "__module__", None)
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {"calls": self.calls, "inbox": None, "on_item": None}
+    def call(self, index: int) -> TrialCall:
+        """Item ``index`` as a trial call (with the inbox, in this process)."""
+        number, params = self.items[index]
+        call = _rebuilt_call(
+            self.objective,
+            params,
+            number,
+            self.takes_context,
+            self.announce_start,
+            self.remote_channel,
+            self.token,  # only a call of its own reaches Dask: this one stays in the batch
+        )
+        call.inbox = self.inbox
+        return call
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        vars(self).update(state)
+    def __dask_tokenize__(self) -> tuple[str, str]:
+        """Unique per batch, like :meth:`TrialCall.__dask_tokenize__`."""
+        return ("aiotune.BatchCall", self.token)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            _rebuilt_batch,
+            (
+                self.objective,
+                self.items,
+                self.takes_context,
+                self.announce_start,
+                self.remote_channel,
+                self.token,
+            ),
+        )
 
     def __call__(self) -> list[Outcome | None]:
         deliver: Deliver | None = self.on_item  # in this process (a thread pool)
         if deliver is None:
             deliver = getattr(worker_channel(), "item_done", None)  # in a pool worker
-        results: list[Outcome | None] = [None] * len(self.calls)
-        for index, call in enumerate(self.calls):
-            outcome = call()
+        results: list[Outcome | None] = [None] * len(self.items)
+        for index in range(len(self.items)):
+            outcome = self.call(index)()
             if deliver is not None:
                 deliver(index, outcome)
             else:
@@ -330,4 +384,20 @@ class BatchCall:
         return results
 
     def __repr__(self) -> str:
-        return f"BatchCall({len(self.calls)} trials)"
+        return f"BatchCall({len(self.items)} trials)"
+
+
+def _rebuilt_batch(
+    objective: Callable[..., Any],
+    items: list[tuple[int, Params]],
+    takes_context: bool,
+    announce_start: bool,
+    remote_channel: ReportChannel | None,
+    token: str,
+) -> BatchCall:
+    """A :class:`BatchCall` unpickled (see ``BatchCall.__reduce__``)."""
+    batch = BatchCall.__new__(BatchCall)
+    batch.objective, batch.items, batch.token = objective, items, token
+    batch.takes_context, batch.announce_start = takes_context, announce_start
+    batch.inbox, batch.remote_channel, batch.on_item = None, remote_channel, None
+    return batch

@@ -163,9 +163,10 @@ def encode_trial(trial: Trial) -> bytes:
         line["scores"] = trial.scores
     if trial.constraints is not None:
         line["constraints"] = trial.constraints
-    line["intermediate"] = list(trial.intermediate.items())
+    line["intermediate"] = list(trial.intermediate.items()) if trial.intermediate else []
     line["error"] = None if trial.error is None else _encode_error(trial.error)
-    line["previous_errors"] = [_encode_error(error) for error in trial.previous_errors]
+    errors = trial.previous_errors
+    line["previous_errors"] = [_encode_error(error) for error in errors] if errors else []
     line["attempts"] = trial.attempts
     line["started_at"] = trial.started_at
     line["finished_at"] = trial.finished_at
@@ -178,21 +179,26 @@ def encode_trial(trial: Trial) -> bytes:
 
 
 def _all_finite(trial: Trial) -> bool:
-    """Whether every number of ``trial`` is finite: one sum, the common case's check."""
-    total = 0.0
+    """Whether every number of ``trial`` is finite: one sum, the common case's check.
+
+    False also when something is not a number, or a time is missing: the slow
+    path then names the culprit, or finds none (a ``None`` time is fine).
+    """
     try:
+        # ``scores`` holds ``score`` too (see Trial)
+        total = sum(trial.scores) + trial.started_at + trial.finished_at + trial.duration  # type: ignore[operator]
         for value in trial.params.values():
             if type(value) is float:
                 total += value
-        for value in (trial.score, trial.started_at, trial.finished_at, trial.duration):
-            if value is not None:
-                total += value
-        total += sum(trial.scores) + sum(trial.intermediate.values())
+        if trial.intermediate:
+            total += sum(trial.intermediate.values())
+            if not all(type(step) is int for step in trial.intermediate):
+                return False
         if trial.constraints is not None:
             total += sum(trial.constraints)
-    except TypeError:  # something that is not a number: let the slow path name it
+    except TypeError:
         return False
-    return math.isfinite(total) and all(type(step) is int for step in trial.intermediate)
+    return math.isfinite(total)
 
 
 def _raise_not_finite(trial: Trial) -> None:
