@@ -143,8 +143,11 @@ async def _run_once(
                 item = batch[index]
                 record(item, _record(item, outcome, plan))
 
-    for index, item in enumerate(batch):
-        plan.inbox.watch(item.number, on_started(index) if announce else None)
+    if announce:
+        for index, item in enumerate(batch):
+            plan.inbox.watch(item.number, on_started(index))
+    else:
+        plan.inbox.watch_all(item.number for item in batch)
     job.on_item = on_item
     try:
         future = None if plan.executor is None else submit_call(plan.executor, job)

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 logger = logging.getLogger("aiotune")
@@ -49,12 +49,17 @@ class ReportInbox:
         self._decide = decide
         self._on_report = on_report
         self._lock = threading.Lock()
-        self._watches: dict[int, _Watch] = {}
+        self._watches: dict[int, _Watch | None] = {}  # None: watched, nothing heard yet
 
     def watch(self, number: int, on_started: Callable[[], None] | None = None) -> None:
         """Keep trial ``number``'s reports; call ``on_started`` on the loop when it starts."""
         with self._lock:
-            self._watches[number] = _Watch(on_started)
+            self._watches[number] = None if on_started is None else _Watch(on_started)
+
+    def watch_all(self, numbers: Iterable[int]) -> None:
+        """:meth:`watch` each of ``numbers``, with no ``on_started``."""
+        with self._lock:
+            self._watches.update(dict.fromkeys(numbers))
 
     def forget(self, number: int) -> tuple[float | None, str | None, dict[int, float]]:
         """Stop watching ``number``; return when and where it started and what it reported."""
@@ -64,10 +69,19 @@ class ReportInbox:
             return None, None, {}
         return watch.started_at, watch.worker, watch.intermediate
 
+    def _watch(self, number: int) -> _Watch | None:
+        """Trial ``number``'s watch (made on first use), or None if it is not watched.
+        Call with the lock held."""
+        watch = self._watches.get(number)
+        if watch is None and number in self._watches:
+            # Most trials never start a clock or report: their watch is made only if they do.
+            watch = self._watches[number] = _Watch(None)
+        return watch
+
     def started(self, number: int, worker: str) -> None:
         """Trial ``number`` began on ``worker`` (thread-safe)."""
         with self._lock:
-            watch = self._watches.get(number)
+            watch = self._watch(number)
             if watch is None:
                 return
             watch.started_at, watch.worker = time.time(), worker
@@ -78,7 +92,7 @@ class ReportInbox:
     def report(self, number: int, step: int, value: float) -> bool:
         """Record a report and return whether the trial should be pruned (thread-safe)."""
         with self._lock:
-            watch = self._watches.get(number)
+            watch = self._watch(number)
             if watch is None:  # the trial already ended (cancelled or timed out)
                 return True
             watch.intermediate[step] = value
