@@ -277,7 +277,10 @@ class Float(Domain):
             return self._at(_index(u, self._n + 1))
         if self.log:
             return self._clip(self.low * math.exp(_unit(u) * math.log(self.high / self.low)))
-        return self._clip(self.low + _unit(u) * (self.high - self.low))
+        if type(u) is not float or not 0.0 <= u <= 1.0:  # the common case skips _unit
+            u = _unit(u)
+        value = self.low + u * (self.high - self.low)
+        return value if value <= self.high else self.high  # rounding, at u = 1
 
     def grid(self, resolution: int | None) -> tuple[float, ...]:
         """Every step value if ``resolution`` is None, else ``resolution`` points from low

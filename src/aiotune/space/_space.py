@@ -62,7 +62,7 @@ class Space(Mapping[str, Domain]):
     the conditional parameter, raised here.
     """
 
-    __slots__ = ("_conditions", "_domains", "_fingerprint", "_order", "_parents")
+    __slots__ = ("_conditions", "_domains", "_fingerprint", "_items", "_order", "_parents")
 
     def __init__(self, params: Mapping[str, Domain] | None = None, /, **domains: Domain) -> None:
         if params is not None and not isinstance(params, Mapping):
@@ -81,6 +81,7 @@ class Space(Mapping[str, Domain]):
         if not merged:
             raise _bad("a Space needs at least one parameter")
         self._domains = merged
+        self._items = tuple(merged.items())
         # name -> ((parent, {type-aware keys of the values that activate it}), ...)
         self._conditions = _each(
             {n: d for n, d in merged.items() if d.when}, lambda n, d: self._check_condition(n, d)
@@ -313,17 +314,16 @@ class Space(Mapping[str, Domain]):
             coordinates = vector.tolist()
         else:
             raise _bad(f"expected a unit vector of shape ({len(self)},), got {vector.shape}")
+        out: dict[str, Any] = {}
         if not self._conditions:
             try:  # one pass; on a bad coordinate, _each names the parameter at fault
-                return {
-                    name: domain.from_unit(x)
-                    for (name, domain), x in zip(self._domains.items(), coordinates, strict=True)
-                }
+                for (name, domain), x in zip(self._items, coordinates, strict=True):
+                    out[name] = domain.from_unit(x)
+                return out
             except SpaceError:
                 xs = dict(zip(self._domains, coordinates, strict=True))
                 return _each(self._domains, lambda name, domain: domain.from_unit(xs[name]))
         xs = dict(zip(self._domains, coordinates, strict=True))
-        out: dict[str, Any] = {}
         for name in self._order:
             if self._holds(name, out):
                 try:

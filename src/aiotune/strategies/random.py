@@ -32,7 +32,8 @@ class RandomCore:
         self._space = space
         key = hashlib.blake2b(b"aiotune.Random:%d" % seed).digest()
         self._keyed = hashlib.blake2b(key=key)  # copied per block: cheaper than keying anew
-        self._blocks = -(-len(space) // 8)
+        self._size = len(space)
+        self._blocks = -(-self._size // 8)
 
     def tell(self, trial: Trial) -> None:
         """Random search learns nothing from results."""
@@ -47,8 +48,9 @@ class RandomCore:
         for block in range(self._blocks):
             hasher = self._keyed.copy()
             hasher.update(b"%d:%d" % (number, block))
-            words.extend(_WORDS.unpack(hasher.digest()))
-        return [(word >> 11) * _ULP for word in words[: len(self._space)]]
+            words += _WORDS.unpack(hasher.digest())
+        del words[self._size :]
+        return [(word >> 11) * _ULP for word in words]
 
 
 class Random:
