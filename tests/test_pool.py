@@ -527,10 +527,51 @@ def test_forkserver_workers_start_preloaded_and_die_with_the_pool(tmp_path: Path
         check=True,
         timeout=120,
         # Not the tests' directory: the fork server gets the script's sys.path, to which
-        # the script added it (on Python 3.11 only through aiotune's _fork_path).
+        # the script added it (on Python 3.11 only through aiotune's _fork_setup).
         cwd=tmp_path,
         capture_output=True,
         text=True,
     )
     assert int(out.stdout.strip()) >= 1
     assert eventually(lambda: gone(int((tmp_path / "pid").read_text())))
+
+
+@pytest.mark.slow
+def test_forkserver_runs_the_main_script_once_not_once_per_worker(tmp_path: Path) -> None:
+    # Spawn semantics: a worker needs the script's top level (its functions unpickle
+    # from there). The fork server runs it once; the workers forked from it reuse that.
+    runs, place = tmp_path / "runs", tmp_path / "place"
+    script = textwrap.dedent(
+        f"""
+        import os, time
+        from aiotune.execution.pool import WorkerPool
+
+        with open({str(runs)!r}, "a") as log:
+            log.write(f"{{os.getpid()}}\\n")
+
+        def meet(place):  # returns once three jobs run at once: on three workers
+            open(os.path.join(place, str(os.getpid())), "w").close()
+            deadline = time.monotonic() + 60
+            while len(os.listdir(place)) < 3 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            return os.getpid()
+
+        if __name__ == "__main__":
+            os.mkdir({str(place)!r})
+            with WorkerPool(3, mp_context="forkserver") as pool:
+                done = [pool.submit(meet, {str(place)!r}) for _ in range(3)]
+                print(len({{future.result(timeout=90) for future in done}}))
+        """
+    )
+    (tmp_path / "main_once.py").write_text(script)
+    out = subprocess.run(
+        [sys.executable, str(tmp_path / "main_once.py")],
+        check=True,
+        timeout=120,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert int(out.stdout.strip()) == 3
+    # The script itself, and the fork server: not each of the three workers.
+    assert len(runs.read_text().split()) == 2

@@ -55,6 +55,7 @@ import types
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import BrokenExecutor, Future, InvalidStateError
+from multiprocessing import spawn
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
@@ -62,7 +63,7 @@ from typing import Any, TypeVar
 
 from aiotune.errors import PoolClosedError
 from aiotune.execution.channel import ReportChannel
-from aiotune.execution.pool import _fork_path, _worker
+from aiotune.execution.pool import _fork_setup, _worker
 from aiotune.execution.pool import _protocol as wire
 from aiotune.execution.pool._errors import WorkerDied, WorkerStartError, describe_exit
 
@@ -681,7 +682,7 @@ class Manager:
             daemon=False,  # a worker may start processes of its own
         )
         try:
-            with _fork_server_path() if preloading else contextlib.nullcontext():
+            with _fork_server_setup() if preloading else contextlib.nullcontext():
                 process.start()  # starts the fork server, the first time
         except Exception as exc:
             parent_conn.close()
@@ -1072,19 +1073,20 @@ _fork_server_preloaded = False
 
 
 def _preload_fork_server(module: str | None) -> bool:
-    """Before the first forkserver worker of this process: have the fork server import
-    aiotune's worker loop, trial calls and spaces, ``__main__``, ``module`` (the first
-    job's) and the modules the main script imported, so every worker forked from it starts
-    with them loaded. Only the first call counts (it returns True), as for
+    """Before the first forkserver worker of this process: have the fork server run the
+    main script, and import aiotune's worker loop, trial calls and spaces, ``module``
+    (the first job's) and the modules the main script imported, so every worker forked
+    from it starts with them loaded. Only the first call counts (it returns True), as for
     :func:`multiprocessing.set_forkserver_preload` itself (a fork server already
     running keeps what it has). The fork server imports them with this process's
-    ``sys.path`` (see :mod:`._fork_path` and :func:`_fork_server_path`).
+    ``sys.path`` (see :mod:`._fork_setup` and :func:`_fork_server_setup`).
 
-    Why the main script's modules: each worker runs the main script's top level
-    again (as under spawn, so that functions defined there unpickle), and on
-    Python 3.11 the fork server is not told the script's path, so it cannot
-    preload ``__main__`` itself. With the script's imports preloaded, that re-run
-    finds them loaded instead of importing them in every worker.
+    Why the main script: each worker runs it again (as under spawn, so that
+    functions defined there unpickle), and on Python 3.11 the fork server is not
+    told the script's path, so it cannot preload ``__main__`` itself;
+    :mod:`._fork_setup` runs it once in the fork server instead. Its modules are
+    listed too for a main module that has no path (``python -m``, where each worker
+    still runs it).
     """
     global _fork_server_preloaded
     if _fork_server_preloaded:
@@ -1092,7 +1094,7 @@ def _preload_fork_server(module: str | None) -> bool:
     _fork_server_preloaded = True
     # aiotune.space too: scripts build their space at the top (it loads numpy).
     modules = [
-        _fork_path.__name__,  # first: the others are imported with this process's sys.path
+        _fork_setup.__name__,  # first: path and main script, before the other imports
         "__main__",
         _worker.__name__,
         "aiotune.execution.call",
@@ -1106,14 +1108,19 @@ def _preload_fork_server(module: str | None) -> bool:
 
 
 @contextlib.contextmanager
-def _fork_server_path() -> Iterator[None]:
-    """While the fork server starts: this process's ``sys.path`` in its environment,
-    for :mod:`._fork_path` (the variable is gone from this process's after)."""
-    os.environ[_fork_path.VARIABLE] = json.dumps(sys.path)
+def _fork_server_setup() -> Iterator[None]:
+    """While the fork server starts: this process's ``sys.path`` and main script's path
+    in its environment, for :mod:`._fork_setup` (the variable is gone from this process's
+    after)."""
+    # The path a worker is given (spawn's own preparation data), so the worker finds it
+    # is the script the fork server ran.
+    main_path = spawn.get_preparation_data("aiotune").get("init_main_from_path")
+    setup = {"sys_path": sys.path, "main_path": main_path}
+    os.environ[_fork_setup.VARIABLE] = json.dumps(setup)
     try:
         yield
     finally:
-        os.environ.pop(_fork_path.VARIABLE, None)
+        os.environ.pop(_fork_setup.VARIABLE, None)
 
 
 def _imported_by_main() -> list[str]:
