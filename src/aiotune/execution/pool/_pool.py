@@ -56,10 +56,11 @@ class WorkerPool(Executor):
     a few ms once the fork server runs: before its first worker, aiotune asks
     the fork server to preload its worker loop and the first job's module
     (:func:`multiprocessing.set_forkserver_preload`, once per process; a fork
-    server already running keeps its own). The fork server imports them with
-    this process's ``sys.path`` (so a module next to the main script, or on a
-    path the script added, is preloaded too); a module it cannot import is
-    loaded by each worker instead. The fork server is a child of this process
+    server already running keeps its own), and to run the main script's top
+    level once, which every worker would otherwise run again. The fork server
+    imports them with this process's ``sys.path`` (so a module next to the
+    main script, or on a path the script added, is preloaded too); a module it
+    cannot import is loaded by each worker instead. The fork server is a child of this process
     and the workers its children.
 
     Use it as a context manager, sync or async (``async with
