@@ -1,8 +1,8 @@
 """Several trials per executor round trip, for cheap objectives: :func:`run_batch`.
 
 A :class:`~aiotune.execution.call.BatchCall` carries several trials (the
-objective once, then each trial's number and params) to one executor job,
-which runs them one after the other. Each trial's
+first trial's call, then each trial's number and params) to one executor
+job, which runs them one after the other. Each trial's
 :class:`~aiotune.execution.call.Outcome` comes back as soon as it is known,
 not with the batch: from a worker of aiotune's pool in chunks (the outcomes
 of quick trials travel together, within 5 ms), in a thread by calling
@@ -39,7 +39,7 @@ from typing import Literal
 import anyio
 
 from aiotune.errors import ConfigurationError
-from aiotune.execution.call import BatchCall, Outcome
+from aiotune.execution.call import BatchCall, Outcome, TrialCall
 from aiotune.execution.runner import TrialPlan, cancelled_trial, submit_call, trial_record
 from aiotune.trial import ErrorInfo, Params, Trial, TrialStatus
 
@@ -106,14 +106,17 @@ async def _run_once(
     announce = plan.remote_channel is not None or (
         plan.timeout is not None and plan.starts_reported
     )
-    job = BatchCall(
+    number, params = batch[0].number, batch[0].params
+    first = TrialCall(
         plan.objective,
-        [(item.number, item.params) for item in batch],
+        params,
+        number,
         takes_context=plan.takes_context,
         announce_start=announce,
         inbox=plan.inbox,
         remote_channel=plan.remote_channel,
     )
+    job = BatchCall(first, [(item.number, item.params) for item in batch])
     changed = asyncio.Event()
     arrived: list[tuple[int, Outcome]] = []
     lock = threading.Lock()

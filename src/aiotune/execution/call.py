@@ -291,82 +291,55 @@ Deliver = Callable[[int, Outcome], None]
 class BatchCall:
     """Run several trials of one objective in turn in one executor job; stream each outcome.
 
-    What the trials share (the objective, how it is called, the report
-    channel for executors without a pipe) travels once; each trial is a
-    ``(number, params)`` pair, run as a :class:`TrialCall` in the worker.
-    ``inbox`` (the study's, for the pool's fair queue and its reports) and
-    ``on_item`` live in the orchestrator's process only: they are dropped
-    when the call is pickled. The job returns one entry per trial: its
-    outcome, or ``None`` when it was already delivered (or never ran,
-    after a ``MemoryError``).
+    ``first`` is the first trial's :class:`TrialCall`; every trial runs as it
+    does, with its own number and params from ``items`` (so the objective
+    and the call's settings travel once, each trial as a pair). ``on_item``
+    lives in the orchestrator's process only, like the first call's
+    ``inbox`` (the study's, for the pool's fair queue and its reports): both
+    are dropped when the batch is pickled. The job returns one entry per
+    trial: its outcome, or ``None`` when it was already delivered (or never
+    ran, after a ``MemoryError``).
     """
 
-    __slots__ = (
-        "announce_start",
-        "inbox",
-        "items",
-        "objective",
-        "on_item",
-        "remote_channel",
-        "takes_context",
-        "token",
-    )
+    __slots__ = ("first", "items", "on_item")
 
-    def __init__(
-        self,
-        objective: Callable[..., Any],
-        items: list[tuple[int, Params]],
-        *,
-        takes_context: bool,
-        announce_start: bool = True,
-        inbox: ReportChannel | None = None,
-        remote_channel: ReportChannel | None = None,
-    ) -> None:
-        self.objective = objective
+    def __init__(self, first: TrialCall, items: list[tuple[int, Params]]) -> None:
+        self.first = first
         self.items = items
-        self.takes_context = takes_context
-        self.announce_start = announce_start
-        self.inbox = inbox
-        self.remote_channel = remote_channel
         self.on_item: Deliver | None = None
-        self.token = f"{_token_start}{next(_tokens)}"
+
+    @property
+    def inbox(self) -> ReportChannel | None:
+        """The study's inbox, in the orchestrator's process (see :class:`TrialCall`)."""
+        return self.first.inbox
 
     @property
     def preload(self) -> str | None:
         """The module a worker needs (the objective's)."""
-        return getattr(self.objective, "__module__", None)
+        return self.first.preload
 
     def call(self, index: int) -> TrialCall:
-        """Item ``index`` as a trial call (with the inbox, in this process)."""
+        """Trial ``index`` of the batch, as a call of its own."""
         number, params = self.items[index]
+        first = self.first
         call = _rebuilt_call(
-            self.objective,
+            first.objective,
             params,
             number,
-            self.takes_context,
-            self.announce_start,
-            self.remote_channel,
-            self.token,  # only a call of its own reaches Dask: this one stays in the batch
+            first.takes_context,
+            first.announce_start,
+            first.remote_channel,
+            first.token,  # only a call of its own reaches Dask: this one stays in the batch
         )
-        call.inbox = self.inbox
+        call.inbox = first.inbox
         return call
 
     def __dask_tokenize__(self) -> tuple[str, str]:
         """Unique per batch, like :meth:`TrialCall.__dask_tokenize__`."""
-        return ("aiotune.BatchCall", self.token)
+        return ("aiotune.BatchCall", self.first.token)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (
-            _rebuilt_batch,
-            (
-                self.objective,
-                self.items,
-                self.takes_context,
-                self.announce_start,
-                self.remote_channel,
-                self.token,
-            ),
-        )
+        return (BatchCall, (self.first, self.items))
 
     def __call__(self) -> list[Outcome | None]:
         deliver: Deliver | None = self.on_item  # in this process (a thread pool)
@@ -385,19 +358,3 @@ class BatchCall:
 
     def __repr__(self) -> str:
         return f"BatchCall({len(self.items)} trials)"
-
-
-def _rebuilt_batch(
-    objective: Callable[..., Any],
-    items: list[tuple[int, Params]],
-    takes_context: bool,
-    announce_start: bool,
-    remote_channel: ReportChannel | None,
-    token: str,
-) -> BatchCall:
-    """A :class:`BatchCall` unpickled (see ``BatchCall.__reduce__``)."""
-    batch = BatchCall.__new__(BatchCall)
-    batch.objective, batch.items, batch.token = objective, items, token
-    batch.takes_context, batch.announce_start = takes_context, announce_start
-    batch.inbox, batch.remote_channel, batch.on_item = None, remote_channel, None
-    return batch
