@@ -57,9 +57,9 @@ class WorkerPool(Executor):
     the fork server to preload its worker loop and the first job's module
     (:func:`multiprocessing.set_forkserver_preload`, once per process; a fork
     server already running keeps its own), and to run the main script's top
-    level once, which every worker would otherwise run again (keep threads,
-    connections and heavy work under ``if __name__ == "__main__":``, as spawn
-    wants anyway: the fork server must stay single-threaded). The fork server
+    level once, which every worker would otherwise run again (start threads
+    and open connections under ``if __name__ == "__main__":``, as spawn wants
+    anyway: the fork server must stay single-threaded). The fork server
     imports them with this process's ``sys.path`` (so a module next to the
     main script, or on a path the script added, is preloaded too); a module it
     cannot import is loaded by each worker instead. The fork server is a child of this process
