@@ -84,6 +84,9 @@ def single_threaded_blas() -> Iterator[None]:
     with _blas_lock:
         if _blas_users == 0:
             if _blas_controller is None:
+                # scipy ships its own OpenBLAS, loaded with scipy.linalg: load it first, or
+                # the controller would know (and limit) only numpy's.
+                linalg.cho_solve  # noqa: B018
                 _blas_controller = ThreadpoolController()
             _blas_limiter = _blas_controller.limit(limits=1, user_api="blas")
         _blas_users += 1
