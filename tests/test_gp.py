@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -108,3 +109,21 @@ def test_log_h_one_branch_path_equals_the_masked_one() -> None:
     z = np.linspace(-0.999, 40.0, 1001)  # every z above -1: the single-branch path
     masked = acq.log_h(np.append(z, -5.0))[:-1]  # one z below -1: the masked path
     assert np.array_equal(acq.log_h(z), masked)
+
+
+@pytest.mark.slow
+def test_quality_timing_mode_runs_and_counts_the_work() -> None:
+    script = Path(__file__).parent.parent / "benchmarks" / "quality.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--timing", "--sizes", "12", "--asks", "2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| hartmann6 |")]
+    assert len(rows) == 1
+    cholesky, objective, acquisition = (int(c) for c in rows[0].split("|")[-2].split(" / "))
+    assert cholesky > objective > 0  # each objective call factorises once, each ask once more
+    assert acquisition > 0
