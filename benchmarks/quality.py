@@ -22,8 +22,11 @@ Bayesian strategy also runs with 4 and 8 trials in flight (each synthetic
 trial then sleeps 50-150 ms so that trials overlap, as real ones do).
 
 ``--timing`` instead measures how long a Bayesian suggestion takes as the
-history grows (200 and 1,000 finished trials), and how long the event loop
-went without running while it did.
+history grows (200 and 1,000 finished trials), how long the event loop
+went without running while it did, the process's CPU time (every thread's:
+BLAS threads spinning show there), and counts the work that load cannot
+change (Cholesky factorisations, hyper-parameter objective calls, steps of
+the acquisition's climb).
 
     python benchmarks/quality.py                       # the full table (slow)
     python benchmarks/quality.py --seeds 1 --budgets 20 --problems branin
@@ -627,11 +630,48 @@ async def _ticker(stop: asyncio.Event, stalls: list[float]) -> None:
         stalls.append(loop.time() - before - 0.005)
 
 
+class _Counts:
+    """Calls to the GP's costly steps, counted by wrapping them (work that load cannot
+    change): Cholesky factorisations, hyper-parameter objective calls, and evaluations
+    of the acquisition's gradient (one per step of its L-BFGS climb)."""
+
+    def __init__(self) -> None:
+        from aiotune.strategies import _gp
+
+        self.counts = {"cholesky": 0, "objective": 0, "acquisition": 0}
+        self._gp = _gp
+        self._saved = (_gp._cholesky, _gp.neg_log_posterior, _gp.Posterior.predict_grad)
+
+        def counted(key: str, function: Callable[..., Any]) -> Callable[..., Any]:
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                self.counts[key] += 1
+                return function(*args, **kwargs)
+
+            return wrapper
+
+        _gp._cholesky = counted("cholesky", _gp._cholesky)  # type: ignore[assignment]
+        _gp.neg_log_posterior = counted("objective", _gp.neg_log_posterior)  # type: ignore[assignment]
+        _gp.Posterior.predict_grad = counted("acquisition", _gp.Posterior.predict_grad)  # type: ignore[method-assign]
+
+    def restore(self) -> None:
+        """Unwrap the counted functions."""
+        (
+            self._gp._cholesky,
+            self._gp.neg_log_posterior,
+            self._gp.Posterior.predict_grad,
+        ) = self._saved  # type: ignore[method-assign]
+
+
 async def timing(sizes: Sequence[int], asks: int) -> None:
-    """Median time of a Bayesian suggestion after ``n`` finished trials, and loop stalls."""
+    """Median time of a Bayesian suggestion after ``n`` finished trials, loop stalls, and how
+    many Cholesky factorisations, objective calls and acquisition steps the ``asks`` took."""
     print(f"Measured {machine()}.\n")
-    print("| problem | finished trials | median suggest (ms) | p90 (ms) | max loop stall (ms) |")
-    print("|---|---:|---:|---:|---:|")
+    print(
+        "| problem | finished trials | median suggest (ms) | median CPU, all threads (ms) "
+        "| mean, asks 2+ (ms) | p90 (ms) "
+        "| max loop stall (ms) | Cholesky / objective / acquisition calls |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name in ("hartmann6", "mixed"):
         problem = PROBLEMS[name]
         for n in sizes:
@@ -642,14 +682,17 @@ async def timing(sizes: Sequence[int], asks: int) -> None:
                 trials.append(at.Trial(k, params, at.TrialStatus.COMPLETE, problem.f(params)))
             history = at.History("minimize", trials)
             generator = Bayesian(seed=0).suggest(problem.space, history)
+            counts = _Counts()
             seconds: list[float] = []
             stalls: list[float] = []
             stop = asyncio.Event()
             tick = asyncio.create_task(_ticker(stop, stalls))
+            cpu: list[float] = []
             for _ in range(asks):
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 params = await anext(generator)
                 seconds.append(time.perf_counter() - start)
+                cpu.append(time.process_time() - start_cpu)
                 number = history.next_number
                 history.add_pending(number, params)
                 history.record(at.Trial(number, params, at.TrialStatus.COMPLETE, problem.f(params)))
@@ -657,10 +700,16 @@ async def timing(sizes: Sequence[int], asks: int) -> None:
             await tick
             stall = max(stalls, default=0.0)
             await generator.aclose()  # type: ignore[attr-defined]
+            counts.restore()
             ms = sorted(1000 * s for s in seconds)
+            later = seconds[1:] or seconds  # the first ask also imports scipy, once a process
+            mean = 1000 * statistics.mean(later)
+            median_cpu = 1000 * statistics.median(cpu)
             p90 = ms[int(0.9 * (len(ms) - 1))]
+            calls = " / ".join(str(c) for c in counts.counts.values())
             print(
-                f"| {name} | {n} | {statistics.median(ms):.1f} | {p90:.1f} | {1000 * stall:.1f} |"
+                f"| {name} | {n} | {statistics.median(ms):.1f} | {median_cpu:.1f} | {mean:.1f} "
+                f"| {p90:.1f} | {1000 * stall:.1f} | {calls} |"
             )
 
 

@@ -43,8 +43,11 @@ def _log1mexp(x: Array) -> Array:
 def log_h(z: Array) -> Array:
     """``log(phi(z) + z Phi(z))``, accurate for every finite ``z`` (Ament et al., eq. 9)."""
     z = np.asarray(z, dtype=np.float64)
-    out = np.empty_like(z)
     upper = z > -1.0
+    if upper.all():  # the usual case near the incumbent: one branch, no masking
+        out: Array = np.log(special.ndtr(z) * z + np.exp(-0.5 * z * z - _C1))
+        return out
+    out = np.empty_like(z)
     tail = z <= _TAIL
     middle = ~upper & ~tail
     zu = z[upper]

@@ -84,6 +84,9 @@ def single_threaded_blas() -> Iterator[None]:
     with _blas_lock:
         if _blas_users == 0:
             if _blas_controller is None:
+                # scipy ships its own OpenBLAS, loaded with scipy.linalg: load it first, or
+                # the controller would know (and limit) only numpy's.
+                linalg.cho_solve  # noqa: B018
                 _blas_controller = ThreadpoolController()
             _blas_limiter = _blas_controller.limit(limits=1, user_api="blas")
         _blas_users += 1
@@ -97,12 +100,16 @@ def single_threaded_blas() -> Iterator[None]:
                 _blas_limiter = None
 
 
-def _matern(r2: Array) -> Array:
-    """Matérn-5/2 correlation at squared distance ``r2``."""
+def _matern(r2: Array, overwrite: bool = False) -> Array:
+    """Matérn-5/2 correlation at squared distance ``r2`` (whose buffer ``overwrite`` reuses).
+
+    Each temporary the size of ``r2`` costs page faults when ``r2`` is large (768
+    candidates by 256 points: 1.5 MB, about a millisecond each), hence the in-place steps.
+    """
     r = np.sqrt(r2)
     r *= _SQRT5
-    k = 1.0 + r
-    k += (5.0 / 3.0) * r2
+    k = r + 1.0
+    k += np.multiply(r2, 5.0 / 3.0, out=r2) if overwrite else (5.0 / 3.0) * r2
     np.negative(r, out=r)
     k *= np.exp(r, out=r)
     return k
@@ -145,6 +152,11 @@ class Kernel:
         widths = [2 if a else (k or 1) for k, a in zip(n_choices, self.arc, strict=True)]
         self._offsets = np.concatenate([[0], np.cumsum(widths)[:-1]]).astype(int).tolist()
         self._width = int(sum(widths))
+        # The plain numeric columns (neither categorical nor arc), embedded in one step.
+        self._plain = np.flatnonzero(self.numeric & ~self.arc)
+        self._plain_at = np.array(self._offsets, dtype=np.intp)[self._plain]
+        self._any_categorical = bool(self.categorical.any())
+        self._any_arc = bool(self.arc.any())
 
     def embed(self, x: Array, lengthscales: Array) -> Array:
         """Rows of ``x`` in a space where the kernel's ``r^2`` is the squared Euclidean distance.
@@ -154,6 +166,7 @@ class Kernel:
         its point on the circle of radius ``1 / l``, or the centre.
         """
         out = np.zeros((len(x), self._width))
+        out[:, self._plain_at] = x[:, self._plain] / lengthscales[self._plain]
         for j, k in enumerate(self.n_choices):
             at = self._offsets[j]
             if self.arc[j]:
@@ -161,7 +174,7 @@ class Kernel:
                 out[:, at] = np.sin(x[:, j]) * on
                 out[:, at + 1] = np.cos(x[:, j]) * on
             elif k == 0:
-                out[:, at] = x[:, j] / lengthscales[j]
+                continue  # a plain numeric column: done above
             else:
                 out[np.arange(len(x)), at + x[:, j].astype(np.intp)] = 1.0 / (
                     math.sqrt(2.0) * lengthscales[j]
@@ -170,8 +183,15 @@ class Kernel:
 
     def sq_dist(self, a: Array, b: Array, lengthscales: Array) -> Array:
         """``r^2`` between every row of ``a`` and every row of ``b``."""
-        ea, eb = self.embed(a, lengthscales), self.embed(b, lengthscales)
-        r2: Array = (ea * ea).sum(1)[:, None] + (eb * eb).sum(1)[None, :] - 2.0 * ea @ eb.T
+        eb = self.embed(b, lengthscales)
+        return self.sq_dist_to(a, lengthscales, eb, (eb * eb).sum(1))
+
+    def sq_dist_to(self, a: Array, lengthscales: Array, eb: Array, eb2: Array) -> Array:
+        """``r^2`` between every row of ``a`` and rows already embedded as ``eb``
+        (:meth:`embed`), whose squared norms are ``eb2``."""
+        ea = self.embed(a, lengthscales)
+        r2: Array = (ea * ea).sum(1)[:, None] + eb2[None, :]
+        r2 -= 2.0 * ea @ eb.T
         np.maximum(r2, 0.0, out=r2)  # the expansion can round a tiny r^2 below 0
         return r2
 
@@ -192,8 +212,9 @@ class Kernel:
         numeric columns, ``sin(xs - x)`` on arc columns where both rows are active, and 0
         on categorical columns and inactive arc columns."""
         diff = xs[:, None, :] - x[None, :, :]
-        diff[:, :, self.categorical] = 0.0
-        if self.arc.any():
+        if self._any_categorical:
+            diff[:, :, self.categorical] = 0.0
+        if self._any_arc:
             both = (xs[:, None, self.arc] >= 0.0) & (x[None, :, self.arc] >= 0.0)
             diff[:, :, self.arc] = np.where(both, np.sin(diff[:, :, self.arc]), 0.0)
         return diff
@@ -310,10 +331,18 @@ class Posterior:
         self.noise = math.exp(theta[n_cols + 1])
         # Rows marked ``exact`` are observed without noise.
         self.exact = np.zeros(len(x), dtype=bool) if exact is None else exact
-        corr = _matern(kernel.sq_dist(x, x, self.lengthscales))
+        # The data's rows embedded once, for every prediction (see Kernel.sq_dist_to).
+        self._ex = kernel.embed(x, self.lengthscales)
+        self._ex2 = (self._ex * self._ex).sum(1)
+        k = _matern(kernel.sq_dist(x, x, self.lengthscales), overwrite=True)
+        k *= self.s2
         noise = np.where(self.exact, 0.0, self.noise) + _JITTER
-        self.chol = _cholesky(self.s2 * corr + np.diag(noise))
+        k[np.diag_indices_from(k)] += noise
+        self.chol = _cholesky(k)
         self.alpha = linalg.cho_solve((self.chol, True), y, check_finite=False)
+        # LAPACK's potrs itself, as cho_solve calls it, without its checks and wrappers:
+        # the acquisition's optimiser solves with the factor some 40 times per suggestion.
+        self._potrs = linalg.get_lapack_funcs("potrs", (self.chol,))
 
     def condition(self, x_new: Array, y_new: Array, exact: bool = False) -> Posterior:
         """The same GP with ``(x_new, y_new)`` added to the data (hyper-parameters kept).
@@ -332,11 +361,17 @@ class Posterior:
 
     def predict(self, xs: Array) -> tuple[Array, Array]:
         """Posterior mean and variance of the latent function at the rows of ``xs``."""
-        corr = _matern(self.kernel.sq_dist(xs, self.x, self.lengthscales))
-        ks = self.s2 * corr
-        v = linalg.solve_triangular(self.chol, ks.T, lower=True, check_finite=False)
-        var = np.maximum(self.s2 - (v * v).sum(0), 1e-12)
-        return ks @ self.alpha, var
+        r2 = self.kernel.sq_dist_to(xs, self.lengthscales, self._ex, self._ex2)
+        ks = _matern(r2, overwrite=True)
+        ks *= self.s2
+        mean = ks @ self.alpha
+        # In place: ks is not needed after the mean (see _matern on temporaries).
+        v = linalg.solve_triangular(
+            self.chol, ks.T, lower=True, overwrite_b=True, check_finite=False
+        )
+        v *= v
+        var = np.maximum(self.s2 - v.sum(0), 1e-12)
+        return mean, var
 
     def predict_grad(self, xs: Array) -> tuple[Array, Array, Array, Array]:
         """Mean, variance and their gradients ``(m, P)`` w.r.t. the numeric columns of ``xs``.
@@ -344,7 +379,7 @@ class Posterior:
         The gradient is zero along categorical columns (they are not moved by
         the optimiser).
         """
-        r2 = self.kernel.sq_dist(xs, self.x, self.lengthscales)
+        r2 = self.kernel.sq_dist_to(xs, self.lengthscales, self._ex, self._ex2)
         corr, g = _matern_grad(r2)
         ks = self.s2 * corr  # (m, n)
         # d k(x, x_j) / d x_i = -2 s2 g (x_i - x_ji) / l_i^2 on numeric columns.
@@ -352,7 +387,9 @@ class Posterior:
         dks = -2.0 * self.s2 * g[:, :, None] * diff
         mean = ks @ self.alpha
         dmean = np.einsum("mnp,n->mp", dks, self.alpha)
-        w = linalg.cho_solve((self.chol, True), ks.T, check_finite=False)  # K^-1 k(x), (n, m)
+        w, info = self._potrs(self.chol, ks.T, lower=True)  # K^-1 k(x), (n, m)
+        if info != 0:  # pragma: no cover - only on invalid arguments
+            raise ValueError(f"potrs: illegal value in argument {-info}")
         var = np.maximum(self.s2 - (ks * w.T).sum(1), 1e-12)
         dvar = -2.0 * np.einsum("mnp,nm->mp", dks, w)
         return mean, var, dmean, dvar

@@ -20,7 +20,9 @@ class _OnFirstUse:
         self._name = name
 
     def __getattr__(self, attribute: str) -> Any:
-        return getattr(importlib.import_module(self._name), attribute)
+        value = getattr(importlib.import_module(self._name), attribute)
+        self.__dict__[attribute] = value  # later reads skip this method
+        return value
 
     def __repr__(self) -> str:
         return f"<{self._name}, imported on first use>"
