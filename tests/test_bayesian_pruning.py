@@ -114,35 +114,3 @@ def test_pruned_trials_steer_the_search_away() -> None:
     away = told.ask(9, {})
     assert away is not None
     assert min(abs(away["x"] - t.params["x"]) for t in pruned) > 0.04
-
-
-CUBE6 = at.Space({f"x{i}": at.Float(0.0, 1.0) for i in range(6)})
-
-
-def _start_then_model(core: BayesianCore, pruned: bool) -> int:
-    """Ask and tell until an ask leaves the Sobol start; the number of that ask. Trial 1 is
-    pruned (at its first step) when ``pruned``, every other one completes."""
-    for k in range(40):
-        params = core.ask(k, {})
-        assert params is not None
-        start = core._start()
-        if k >= len(start) or params != core._enc.decode(start[k]):
-            return k
-        score = float(np.sin(7.0 * sum(params.values())))
-        status = PRUNED if pruned and k == 1 else COMPLETE
-        core.tell(at.Trial(k, params, status, score, {1: score}))
-    raise AssertionError("never left the start")
-
-
-def test_a_study_with_pruned_trials_starts_with_2_d_plus_1_sobol_trials() -> None:
-    """A pruner judges each start point at its first rung, and a model fitted to 7 of them
-    in 6-D (d + 1, mostly pruned) sent Bayesian+ASHA to Random+ASHA's best later than
-    14 did (benchmarks/README.md, "Sixth session")."""
-    assert _start_then_model(BayesianCore(CUBE6, 0), pruned=False) == 7  # d + 1
-    assert _start_then_model(BayesianCore(CUBE6, 0), pruned=True) == 14  # 2 (d + 1)
-    # The start is the same Sobol sequence, only longer; an explicit n_initial still rules.
-    first, longer = BayesianCore(CUBE6, 0)._start(), BayesianCore(CUBE6, 0, n_initial=14)._start()
-    assert (len(first), len(longer)) == (8, 16)
-    np.testing.assert_array_equal(first, longer[:8])
-    assert _start_then_model(BayesianCore(CUBE6, 0, n_initial=7), pruned=True) == 7
-    assert _start_then_model(BayesianCore(X, 0), pruned=True) == 5  # 2 (d + 1) = 4: at least 5

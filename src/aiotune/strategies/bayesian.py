@@ -149,11 +149,6 @@ class BayesianCore:
         self._theta_c: list[Array] = []  # the constraint GPs' hyper-parameters
         d = len(space)
         self.n_initial = min(max(d + 1, 5), 20) if n_initial is None else n_initial
-        # With pruned trials (a pruner judges each start point at its first rung), the
-        # start is 2 (d + 1) (benchmarks/README.md, "Sixth session"), unless n_initial is set.
-        self._n_initial_pruned = (
-            min(max(2 * (d + 1), 5), 20) if n_initial is None else self.n_initial
-        )
         self._x: list[Array] = []
         self._y: list[float] = []  # as a minimisation
         self._pruned: list[bool] = []
@@ -163,17 +158,6 @@ class BayesianCore:
         self._design_size = 2 ** max(math.ceil(math.log2(max(self.n_initial, 1))), 0)
         self._design: Array | None = None  # made on first use, in the strategy's thread
         self._hv = HypervolumeSearch()  # the acquisition for several objectives
-
-    def _initial(self) -> int:
-        """The size of the space-filling start: ``n_initial``, or the longer one of a study
-        with pruned trials."""
-        if self._n_initial_pruned > self.n_initial and any(self._pruned):
-            size = self._n_initial_pruned
-            if size > self._design_size:  # the longer Sobol sequence starts with the same points
-                self._design_size = 2 ** math.ceil(math.log2(size))
-                self._design = None
-            return size
-        return self.n_initial
 
     def _start(self) -> Array:
         """The space-filling start: scrambled Sobol points (scipy loads here, off the loop)."""
@@ -219,8 +203,7 @@ class BayesianCore:
         # The space-filling start ends early when trials told from elsewhere (initial
         # points, a warm start) already give the model as much data.
         n = len(self._y)
-        n_initial = self._initial()
-        if (number < n_initial and n < n_initial) or n < _MIN_OBS:
+        if (number < self.n_initial and n < self.n_initial) or n < _MIN_OBS:
             if number < self._design_size:
                 params = self._enc.decode(self._start()[number])
                 if self._enc.key(params) not in busy:
