@@ -242,10 +242,12 @@ async def test_cancel_keeps_finished_trials_in_the_journal(tmp_path: Path) -> No
 
 CTRL_C_SCRIPT = textwrap.dedent(
     """
-    import sys, time, os
+    import faulthandler, signal, sys, time, os
     sys.path.insert(0, {tests!r})
     import aiotune as at, objectives
     from conftest import children, wait_no_children
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # the test asks when stuck
 
     if __name__ == "__main__":
         space = at.Space(seconds=at.Categorical([0.01, 0.02, 60.0, 61.0]))
@@ -279,7 +281,14 @@ def test_ctrl_c_in_run_cancels_kills_workers_and_raises_keyboard_interrupt(
         time.sleep(0.05)
     time.sleep(0.5)
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=60)
+    try:
+        out, err = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:  # say where it is stuck: every thread's stack
+        process.send_signal(signal.SIGUSR1)
+        time.sleep(1)
+        process.kill()
+        out, err = process.communicate()
+        pytest.fail(f"no exit 60 s after SIGINT; stdout {out!r}; stderr:\n{err}")
     assert out.startswith("interrupted []"), (out, err)
     assert [t.number for t in at.load(journal).trials] == [0, 1]
 
