@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import aiotune as at
+from _asha_reference import AshaReference
 from aiotune.errors import ConfigurationError
 from aiotune.execution.inbox import ReportInbox
 from aiotune.pruning import ASHA, ASHAState, MedianPruner, MedianState, Pruner, PrunerState
@@ -342,19 +343,9 @@ def test_asha_matches_a_brute_force_reference(
     reports: list[tuple[int, int, float]], direction: Direction, min_resource: int, eta: int
 ) -> None:
     state = ASHA(min_resource=min_resource, reduction_factor=eta).bind(direction)
-    rungs: dict[int, dict[int, tuple[int, float]]] = {}  # resource -> number -> (step, value)
+    reference = AshaReference(direction, min_resource, eta)
     for number, step, value in reports:
-        expected = False
-        resource = min_resource
-        while resource <= step:
-            rung = rungs.setdefault(resource, {})
-            if number not in rung or rung[number][0] >= step:
-                rung[number] = (step, value)
-                ranked = sorted((v for _, v in rung.values()), reverse=direction == "maximize")
-                bar = ranked[max(1, len(ranked) // eta) - 1]
-                expected |= value < bar if direction == "maximize" else value > bar
-            resource *= eta
-        assert state.report(number, step, value) is expected
+        assert state.report(number, step, value) is reference.report(number, step, value)
 
 
 @settings(max_examples=100, deadline=None)

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _asha_reference import AshaReference
 from aiotune.errors import ConfigurationError
 from aiotune.pruning import ASHA, PrunerState
 from aiotune.trial import Direction, Trial, TrialStatus
@@ -131,17 +132,6 @@ def test_brackets_match_a_brute_force_reference(
 ) -> None:
     """Each bracket is a plain ASHA over its own trials, with rungs from ``eta**s``."""
     state = ASHA(1, eta, 30, brackets=brackets).bind(direction)
-    rungs: dict[tuple[int, int], dict[int, tuple[int, float]]] = {}
+    reference = AshaReference(direction, 1, eta, max_resource=30, brackets=brackets)
     for number, step, value in reports:
-        expected = False
-        bracket = number % brackets
-        resource = eta**bracket
-        while resource <= step and resource < 30:
-            rung = rungs.setdefault((bracket, resource), {})
-            if number not in rung or rung[number][0] >= step:
-                rung[number] = (step, value)
-                ranked = sorted((v for _, v in rung.values()), reverse=direction == "maximize")
-                bar = ranked[max(1, len(ranked) // eta) - 1]
-                expected |= value < bar if direction == "maximize" else value > bar
-            resource *= eta
-        assert state.report(number, step, value) is expected
+        assert state.report(number, step, value) is reference.report(number, step, value)

@@ -106,11 +106,10 @@ async def _run_once(
     announce = plan.remote_channel is not None or (
         plan.timeout is not None and plan.starts_reported
     )
-    number, params = batch[0].number, batch[0].params
     first = TrialCall(
         plan.objective,
-        params,
-        number,
+        batch[0].params,
+        batch[0].number,
         takes_context=plan.takes_context,
         announce_start=announce,
         inbox=plan.inbox,
