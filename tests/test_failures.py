@@ -242,14 +242,23 @@ async def test_cancel_keeps_finished_trials_in_the_journal(tmp_path: Path) -> No
 
 CTRL_C_SCRIPT = textwrap.dedent(
     """
-    import faulthandler, signal, sys, time, os
+    import faulthandler, signal, sys, threading, time, os
     sys.path.insert(0, {tests!r})
     import aiotune as at, objectives
     from conftest import children, wait_no_children
 
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # the test asks when stuck
 
+    def interrupt_from_another_thread():
+        # The OS may deliver Ctrl-C's SIGINT to any thread: here, surely not the main one.
+        while not os.path.exists({journal!r}) or len(open({journal!r}, "rb").readlines()) < 3:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+
     if __name__ == "__main__":
+        if {from_a_thread!r}:
+            threading.Thread(target=interrupt_from_another_thread, daemon=True).start()
         space = at.Space(seconds=at.Categorical([0.01, 0.02, 60.0, 61.0]))
         try:
             at.run(objectives.sleepy, space, strategy=at.Grid(), concurrency=2,
@@ -265,30 +274,37 @@ CTRL_C_SCRIPT = textwrap.dedent(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("sent_to", ["the process", "a thread other than the main one"])
 def test_ctrl_c_in_run_cancels_kills_workers_and_raises_keyboard_interrupt(
-    tmp_path: Path,
+    tmp_path: Path, sent_to: str
 ) -> None:
+    # A SIGINT that lands on another thread used to wait for the loop's next event
+    # (here the 60 s trials' end): asyncio.run's handler runs on the main thread only.
+    from_a_thread = sent_to != "the process"
     journal = tmp_path / "trials.jsonl"
     script = tmp_path / "study.py"
-    script.write_text(CTRL_C_SCRIPT.format(tests=str(TESTS), journal=str(journal)))
+    script.write_text(
+        CTRL_C_SCRIPT.format(tests=str(TESTS), journal=str(journal), from_a_thread=from_a_thread)
+    )
     process = subprocess.Popen(
         [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # both quick trials recorded, the slow ones running
-        if journal.exists() and len(journal.read_bytes().splitlines()) >= 3:
-            break
-        time.sleep(0.05)
-    time.sleep(0.5)
-    process.send_signal(signal.SIGINT)
+    if not from_a_thread:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # both quick trials recorded, the slow ones running
+            if journal.exists() and len(journal.read_bytes().splitlines()) >= 3:
+                break
+            time.sleep(0.05)
+        time.sleep(0.5)
+        process.send_signal(signal.SIGINT)
     try:
-        out, err = process.communicate(timeout=60)
+        out, err = process.communicate(timeout=45)
     except subprocess.TimeoutExpired:  # say where it is stuck: every thread's stack
         process.send_signal(signal.SIGUSR1)
         time.sleep(1)
         process.kill()
         out, err = process.communicate()
-        pytest.fail(f"no exit 60 s after SIGINT; stdout {out!r}; stderr:\n{err}")
+        pytest.fail(f"no exit 45 s after SIGINT; stdout {out!r}; stderr:\n{err}")
     assert out.startswith("interrupted []"), (out, err)
     assert [t.number for t in at.load(journal).trials] == [0, 1]
 

@@ -23,7 +23,7 @@ MIDDLE = {
     "observers": set(),
     "journal": {"observers"},
 }
-TOP = {"_config", "study", "tuner"}
+TOP = {"_blocking", "_config", "study", "tuner"}
 # The edge sees everything: the package face, integrations, and the ways of seeing a study.
 EDGE = {"__init__", "__main__", "integrations", "cli", "reports", "views", "web"}
 

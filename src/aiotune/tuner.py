@@ -22,6 +22,7 @@ import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from aiotune._blocking import run_blocking
 from aiotune._config import Objective, PathLike, TunerConfig, make_config
 from aiotune.errors import ConfigurationError, ObjectiveError, TunerStateError, TuningError
 from aiotune.execution.batch import BatchSizer, BatchSpec, run_batch
@@ -518,7 +519,7 @@ def run(
         batch=batch,
         constraints=constraints,
     )
-    return asyncio.run(tuner.run())
+    return run_blocking(tuner.run())
 
 
 __all__ = ["Tuner", "run", "tune"]

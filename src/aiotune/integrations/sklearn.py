@@ -36,6 +36,7 @@ import anyio
 import numpy as np
 import orjson
 
+from aiotune._blocking import run_blocking
 from aiotune.errors import ConfigurationError, MissingExtraError, Pruned, TuningError
 from aiotune.execution.context import RunningTrial
 from aiotune.observers.base import StudyHandle
@@ -179,7 +180,7 @@ class TuneSearchCV(MetaEstimatorMixin, BaseEstimator):  # type: ignore[misc]
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self.fit_async(X, y, groups=groups, **fit_params))
+            return run_blocking(self.fit_async(X, y, groups=groups, **fit_params))
         raise ConfigurationError(
             "fit",
             "TuneSearchCV.fit() cannot run inside a running event loop; "
