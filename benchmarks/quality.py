@@ -28,6 +28,13 @@ BLAS threads spinning show there), and counts the work that load cannot
 change (Cholesky factorisations, hyper-parameter objective calls, steps of
 the acquisition's climb).
 
+With ``--core --cache FILE`` (and concurrency 1 among ``--concurrency``),
+sequential Bayesian is also ranked against the other methods' runs (kept in
+``FILE``, run where missing), with the one-sided Mann-Whitney p-value that it
+is worse than the method with the lowest median: with 10-20 seeds, medians
+closer than their scatter swap ranks from one set of seeds to the next.
+``--first-seed`` starts the seeds elsewhere than 0 (seeds 10-19 check 0-9).
+
     python benchmarks/quality.py                       # the full table (slow)
     python benchmarks/quality.py --seeds 1 --budgets 20 --problems branin
     python benchmarks/quality.py --timing
@@ -495,15 +502,14 @@ async def quality(args: argparse.Namespace) -> None:
     cache: dict[str, Any] = (
         json.loads(args.cache.read_text()) if args.cache and args.cache.exists() else {}
     )
-    print(f"Measured {machine()}; {args.seeds} seeds; medians over seeds.\n")
+    seeds = _seeds(args)
+    print(f"Measured {machine()}; seeds {seeds[0]}-{seeds[-1]}; medians over seeds.\n")
     print("| problem | trials | method | best | simple regret | suggest (ms) |")
     print("|---|---:|---|---:|---:|---:|")
     summary: list[str] = []
     for name in args.problems:
         problem = PROBLEMS[name]
-        runs = {
-            m: [await cached(cache, name, m, s, top) for s in range(args.seeds)] for m in columns
-        }
+        runs = {m: [await cached(cache, name, m, s, top) for s in seeds] for m in columns}
         if args.cache:
             args.cache.write_text(json.dumps(cache))
         rows = list(columns)
@@ -514,7 +520,8 @@ async def quality(args: argparse.Namespace) -> None:
         for budget in budgets:
             for m in rows:
                 best = statistics.median(
-                    true_best(problem, m, run, budget, s) for s, run in enumerate(runs[m])
+                    true_best(problem, m, run, budget, s)
+                    for s, run in zip(seeds, runs[m], strict=True)
                 )
                 regret = best - problem.optimum if problem.optimum is not None else best
                 regrets[m, budget] = regret
@@ -579,6 +586,27 @@ def matched(curve: Sequence[float], regret: float) -> str:
     return f"> {len(curve)}"
 
 
+def _seeds(args: argparse.Namespace) -> list[int]:
+    return list(range(args.first_seed, args.first_seed + args.seeds))
+
+
+def _ranked(mine: Sequence[float], rivals: dict[str, list[float]]) -> list[str]:
+    """The rivals' median regrets, the rank of the median of ``mine`` among them, and the
+    one-sided Mann-Whitney p-value that ``mine`` is worse than the rival with the lowest
+    median ("-" where ``mine`` is first). With 10-20 seeds, medians closer than their
+    scatter swap ranks from one set of seeds to the next: the p-value says which do not."""
+    from scipy.stats import mannwhitneyu
+
+    medians = {m: statistics.median(v) for m, v in rivals.items()}
+    own = statistics.median(mine)
+    rank = 1 + sum(v < own for v in medians.values())
+    best = min(medians, key=medians.__getitem__)
+    p = "-"
+    if medians[best] < own:
+        p = f"{mannwhitneyu(mine, rivals[best], alternative='greater').pvalue:.2f}"
+    return [*(_fmt(v) for v in medians.values()), str(rank), p]
+
+
 def core_table(args: argparse.Namespace) -> None:
     """Median regret of the core at each concurrency (``--core``).
 
@@ -589,9 +617,20 @@ def core_table(args: argparse.Namespace) -> None:
     """
     budgets, top = sorted(args.budgets), max(args.budgets)
     others = [c for c in args.concurrency if c != 1] if 1 in args.concurrency else []
-    print(f"Measured {machine()}; {args.seeds} seeds; medians over seeds; simulated clock.\n")
+    seeds = _seeds(args)
+    # With --cache, sequential Bayesian is ranked against the other methods' runs.
+    rivals = [m for m in OTHERS if (m in args.methods if args.methods else m != "skopt GP")]
+    rivals = rivals if args.cache and 1 in args.concurrency else []
+    cache: dict[str, Any] = (
+        json.loads(args.cache.read_text()) if rivals and args.cache.exists() else {}
+    )
+    print(
+        f"Measured {machine()}; seeds {seeds[0]}-{seeds[-1]}; medians over seeds; "
+        "simulated clock.\n"
+    )
     head = [f"c={c}" for c in args.concurrency]
     head += [f"c={c}/c=1" for c in others] + [f"c={c} = c=1 at" for c in others]
+    head += [*rivals, "c=1: rank", "p (c=1 worse than the best other)"] if rivals else []
     print("| problem | trials | " + " | ".join(head) + " |")
     print("|---|---:|" + "---:|" * len(head))
     for name in args.problems:
@@ -599,22 +638,36 @@ def core_table(args: argparse.Namespace) -> None:
         assert problem.optimum is not None, "--core needs problems with a known optimum"
         regret: dict[tuple[int, int], float] = {}
         curve: list[float] = []
+        per_seed: dict[tuple[str, int], list[float]] = {}
         for c in args.concurrency:
-            runs = [run_core(problem, s, top, c) for s in range(args.seeds)]
+            runs = [run_core(problem, s, top, c) for s in seeds]
             for budget in budgets:
-                regret[c, budget] = statistics.median(
+                values = [
                     true_best(problem, "Bayesian", run, budget, s) - problem.optimum
-                    for s, run in enumerate(runs)
-                )
+                    for s, run in zip(seeds, runs, strict=True)
+                ]
+                per_seed[f"c={c}", budget] = values
+                regret[c, budget] = statistics.median(values)
             if c == 1 and problem.noise is None:
                 curve = [
                     statistics.median(run.best(t) for run in runs) - problem.optimum
                     for t in range(1, top + 1)
                 ]
+        rival_regrets: dict[int, dict[str, list[float]]] = {b: {} for b in budgets}
+        for m in rivals:
+            rival_runs = [asyncio.run(cached(cache, name, m, s, top)) for s in seeds]
+            for budget in budgets:
+                rival_regrets[budget][m] = [
+                    true_best(problem, m, run, budget, s) - problem.optimum
+                    for s, run in zip(seeds, rival_runs, strict=True)
+                ]
+        if rivals:
+            args.cache.write_text(json.dumps(cache))
         for budget in budgets:
             cells = [_fmt(regret[c, budget]) for c in args.concurrency]
             cells += [_ratio(regret[c, budget], regret[1, budget]) for c in others]
             cells += [matched(curve, regret[c, budget]) if curve else "-" for c in others]
+            cells += _ranked(per_seed["c=1", budget], rival_regrets[budget]) if rivals else []
             print(f"| {name} | {budget} | " + " | ".join(cells) + " |")
 
 
@@ -716,7 +769,8 @@ async def timing(sizes: Sequence[int], asks: int) -> None:
 def main() -> None:
     """Parse the arguments and run the benchmark."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--seeds", type=int, default=10, help="how many seeds")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds start here")
     parser.add_argument(
         "--budgets", type=lambda s: [int(b) for b in s.split(",")], default=[10, 25, 50, 100]
     )
