@@ -21,6 +21,10 @@ SMOKE = {
         "--seeds", "1", "--budgets", "12", "--problems", "branin,paraboloid_noisy",
         "--concurrency", "1", "--methods", "Bayesian,Random",
     ],
+    "quality.py core ranked": [
+        "--core", "--seeds", "2", "--first-seed", "3", "--budgets", "8,12", "--problems", "branin",
+        "--concurrency", "1", "--methods", "Random", "--cache", "runs.json",
+    ],
     "pruning.py": ["--seeds", "1", "--trials", "6", "--mode", "tune"],
     "pruning.py compare": [
         "--mode", "compare", "--seeds", "1", "--budget", "60", "--budgets", "30,60",
