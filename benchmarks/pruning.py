@@ -37,8 +37,17 @@ epochs each method spent before its best first reached it (as a share of the
 epochs Random+ASHA's ``--trials`` trials spent; target for Bayesian+ASHA: at
 most 50%), and the median best at equal epoch budgets.
 
+Two tasks for ``compare`` (``--task``): ``holdout`` (the default, every table before the
+seventh session's: one 75/25 split, one SGD seed per trial) and ``cv``
+(3-fold cross-validated accuracy, three SGD seeds per trial, a less noisy
+final value; see :func:`objective_cv`). ``--mode noise`` measures each
+task's spread over model seeds.
+
     .venv/bin/python benchmarks/pruning.py [--seeds 5] [--trials 81] [--mode auto]
     .venv/bin/python benchmarks/pruning.py --mode compare --seeds 10 --budget 800 --concurrency 1
+    .venv/bin/python benchmarks/pruning.py --mode compare --task cv --seeds 20 --budget 400 \\
+        --budgets 100,150,200,300,400 --concurrency 1 --cache cv.json
+    .venv/bin/python benchmarks/pruning.py --mode noise --trials 24 --seeds 4
 """
 
 from __future__ import annotations
