@@ -37,8 +37,17 @@ epochs each method spent before its best first reached it (as a share of the
 epochs Random+ASHA's ``--trials`` trials spent; target for Bayesian+ASHA: at
 most 50%), and the median best at equal epoch budgets.
 
+Two tasks for ``compare`` (``--task``): ``holdout`` (the default, every table before the
+seventh session's: one 75/25 split, one SGD seed per trial) and ``cv``
+(3-fold cross-validated accuracy, three SGD seeds per trial, a less noisy
+final value; see :func:`objective_cv`). ``--mode noise`` measures each
+task's spread over model seeds.
+
     .venv/bin/python benchmarks/pruning.py [--seeds 5] [--trials 81] [--mode auto]
     .venv/bin/python benchmarks/pruning.py --mode compare --seeds 10 --budget 800 --concurrency 1
+    .venv/bin/python benchmarks/pruning.py --mode compare --task cv --seeds 20 --budget 400 \\
+        --budgets 100,150,200,300,400 --concurrency 1 --cache cv.json
+    .venv/bin/python benchmarks/pruning.py --mode noise --trials 24 --seeds 4
 """
 
 from __future__ import annotations
@@ -46,6 +55,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import functools
+import json
 import math
 import os
 import platform
@@ -60,7 +70,10 @@ import numpy as np
 from sklearn.datasets import load_digits  # type: ignore[import-untyped]
 from sklearn.exceptions import ConvergenceWarning  # type: ignore[import-untyped]
 from sklearn.linear_model import SGDClassifier  # type: ignore[import-untyped]
-from sklearn.model_selection import train_test_split  # type: ignore[import-untyped]
+from sklearn.model_selection import (  # type: ignore[import-untyped]
+    StratifiedKFold,
+    train_test_split,
+)
 from sklearn.preprocessing import StandardScaler  # type: ignore[import-untyped]
 
 import aiotune as at
@@ -109,6 +122,53 @@ def objective(params: dict[str, Any], trial: Any) -> float:
             accuracy = float(model.score(x_val, y_val))
             trial.report(accuracy, epoch)
     return accuracy
+
+
+FOLDS = 3  # the cv task's folds
+
+
+@functools.cache
+def folds() -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], ...]:
+    """Digits in ``FOLDS`` stratified folds (fixed), each standardised on its training part."""
+    x, y = load_digits(return_X_y=True)
+    out = []
+    for train, val in StratifiedKFold(FOLDS, shuffle=True, random_state=0).split(x, y):
+        scaler = StandardScaler().fit(x[train])
+        out.append((scaler.transform(x[train]), scaler.transform(x[val]), y[train], y[val]))
+    return tuple(out)
+
+
+def objective_cv(params: dict[str, Any], trial: Any) -> float:
+    """The ``cv`` task: ``FOLDS``-fold cross-validated accuracy after every epoch.
+
+    One model per fold, seeded by ``FOLDS * trial.number + fold``, each
+    trained one epoch at a time on its training folds; after every epoch the
+    trial reports the accuracy over all 1,797 digits, each predicted by the
+    model that did not train on it. So the final value averages over three
+    SGD seeds and four times the validation digits of :func:`objective` (one
+    digit is 1/1797 instead of 1/450). An "epoch" here is one epoch of each
+    of the ``FOLDS`` models (about 2.7 times the compute of an epoch of
+    :func:`objective`, the same for every method, so shares of epochs are
+    unchanged by it).
+    """
+    splits = folds()
+    models = [SGDClassifier(random_state=FOLDS * trial.number + i, **params) for i in range(FOLDS)]
+    classes = np.unique(splits[0][2])
+    total = sum(len(y_val) for _, _, _, y_val in splits)
+    accuracy = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for epoch in range(1, EPOCHS + 1):
+            correct = 0
+            for model, (x_train, x_val, y_train, y_val) in zip(models, splits, strict=True):
+                model.partial_fit(x_train, y_train, classes=classes)
+                correct += int((model.predict(x_val) == y_val).sum())
+            accuracy = correct / total
+            trial.report(accuracy, epoch)
+    return accuracy
+
+
+TASKS = {"holdout": objective, "cv": objective_cv}  # --task
 
 
 @dataclass(frozen=True)
@@ -257,17 +317,22 @@ class EpochBudget:
 
 
 def aiotune_curve(
-    method: str, seed: int, budget: int, concurrency: int, min_trials: int = 0
+    method: str,
+    seed: int,
+    budget: int,
+    concurrency: int,
+    min_trials: int = 0,
+    task: str = "holdout",
 ) -> Curve:
-    """``method`` (an aiotune one) with ``seed`` through ``at.run`` until ``budget`` epochs
-    (and at least ``min_trials`` trials)."""
+    """``method`` (an aiotune one) with ``seed`` through ``at.run`` on ``task`` until
+    ``budget`` epochs (and at least ``min_trials`` trials)."""
     strategy: Any = at.Bayesian(seed=seed) if method.startswith("Bayesian") else at.Random(seed)
     options: dict[str, Any] = {}
     if "+" in method:
         options["pruner"] = PRUNERS[method.split("+")[1]]
     started = time.perf_counter()
     result = at.run(
-        objective,
+        TASKS[task],
         SPACE,
         strategy=strategy,
         max_trials=100_000,
@@ -282,7 +347,7 @@ def aiotune_curve(
     )
 
 
-def optuna_curve(seed: int, budget: int) -> Curve:
+def optuna_curve(seed: int, budget: int, task: str = "holdout") -> Curve:
     """Optuna's TPE with its ``SuccessiveHalvingPruner`` (rungs at 1, 3 and 9 epochs)."""
     import optuna  # the bench extra
 
@@ -316,7 +381,7 @@ def optuna_curve(seed: int, budget: int) -> Curve:
                 raise optuna.TrialPruned
 
     def optimise(trial: Any) -> float:
-        return objective(suggest(trial), Context(trial))
+        return TASKS[task](suggest(trial), Context(trial))
 
     def count(study: Any, trial: Any) -> None:
         complete = trial.state is optuna.trial.TrialState.COMPLETE
@@ -340,7 +405,10 @@ def compare(args: argparse.Namespace) -> None:
     unknown = set(methods) - set(known)
     if unknown or "Random+ASHA" not in methods:
         raise SystemExit(f"--methods: from {', '.join(known)}, with Random+ASHA (the reference)")
-    print(f"mode: compare; every method runs until it has spent {args.budget} epochs")
+    print(
+        f"mode: compare, task {args.task}; every method runs until it has spent "
+        f"{args.budget} epochs"
+    )
     print(
         f"reference: Random+ASHA's best over its first {args.trials} trials "
         f"(ASHA(min_resource=1, reduction_factor=3, max_resource={EPOCHS}))"
@@ -356,15 +424,29 @@ def compare(args: argparse.Namespace) -> None:
     ratios: dict[str, list[float]] = {m: [] for m in methods}
     at_budget: dict[str, dict[int, list[float]]] = {m: {b: [] for b in budgets} for m in methods}
     seconds: dict[str, list[float]] = {m: [] for m in methods}
+    cache: dict[str, Any] = {}
+    if args.cache and os.path.exists(args.cache):
+        with open(args.cache) as file:
+            cache = json.load(file)
+
+    def curve_of(m: str, seed: int) -> Curve:
+        # Random's and Optuna's curves do not depend on aiotune's model: --cache keeps them
+        key = f"{args.task}/{m}/{seed}/{args.budget}/{args.trials}/{args.concurrency}"
+        if args.cache and key in cache:
+            return Curve(tuple(cache[key][0]), tuple(cache[key][1]), cache[key][2])
+        if m == "TPE+SHA":
+            curve = optuna_curve(seed, args.budget, args.task)
+        else:
+            trials = args.trials if m == "Random+ASHA" else 0
+            curve = aiotune_curve(m, seed, args.budget, args.concurrency, trials, args.task)
+        if args.cache and not m.startswith("Bayesian"):
+            cache[key] = [curve.epochs, curve.best, curve.seconds]
+            with open(args.cache, "w") as file:
+                json.dump(cache, file)
+        return curve
+
     for seed in range(args.first_seed, args.first_seed + args.seeds):
-        curves = {
-            m: optuna_curve(seed, args.budget)
-            if m == "TPE+SHA"
-            else aiotune_curve(
-                m, seed, args.budget, args.concurrency, args.trials if m == "Random+ASHA" else 0
-            )
-            for m in methods
-        }
+        curves = {m: curve_of(m, seed) for m in methods}
         ref = curves["Random+ASHA"]
         k = min(args.trials, len(ref.epochs)) - 1
         target, spent = ref.best[k], ref.epochs[k]
@@ -411,6 +493,45 @@ def compare(args: argparse.Namespace) -> None:
             )
 
 
+class _Seeded:
+    """A trial context that only seeds the model (``number``) and ignores reports."""
+
+    def __init__(self, number: int) -> None:
+        self.number = number
+
+    def report(self, value: float, step: int) -> None:
+        """Nothing to prune here."""
+
+
+def noise(args: argparse.Namespace) -> None:
+    """How much of a final value is the draw: each task's spread over SGD seeds per config.
+
+    ``--trials`` random configurations (``at.Random(0)``'s first), each trained to the
+    end ``--seeds`` times with different model seeds; per task, the standard deviation
+    of the final value over the seeds, median over the configurations in the better
+    half (by mean final value), against the spread of those configurations' means.
+    """
+    core = RandomCore(SPACE, 0)
+    configs = [core.ask(k, {}) for k in range(args.trials)]
+    print(f"mode: noise; {args.trials} configurations x {args.seeds} model seeds, {EPOCHS} epochs")
+    print(f"load average at start: {os.getloadavg()[0]:.1f}")
+    for name, task in TASKS.items():
+        finals = np.array(
+            [
+                [task(params, _Seeded(10_000 * (r + 1) + k)) for r in range(args.seeds)]
+                for k, params in enumerate(configs)
+            ]
+        )
+        means, sds = finals.mean(axis=1), finals.std(axis=1, ddof=1)
+        good = means >= np.median(means)
+        print(
+            f"  {name:8} seed sd (median, better half) {np.median(sds[good]):.4f}; "
+            f"all configs {np.median(sds):.4f}; sd of the better half's means "
+            f"{means[good].std(ddof=1):.4f}; best mean {means.max():.4f}"
+        )
+    print(f"load average at end: {os.getloadavg()[0]:.1f}")
+
+
 def wired() -> bool:
     """Whether ``Tuner(pruner=...)`` is wired in."""
     try:
@@ -428,13 +549,24 @@ def main() -> None:
     parser.add_argument("--verbose", action="store_true", help="compare: bests by seed")
     parser.add_argument("--trials", type=int, default=81)
     parser.add_argument("--concurrency", type=int, default=2)
-    parser.add_argument("--mode", choices=["auto", "tune", "simulation", "compare"], default="auto")
+    parser.add_argument(
+        "--mode", choices=["auto", "tune", "simulation", "compare", "noise"], default="auto"
+    )
+    parser.add_argument(
+        "--task", choices=list(TASKS), default="holdout", help="compare: holdout (before) or cv"
+    )
     parser.add_argument("--budget", type=int, default=1200, help="compare: epochs per study")
     parser.add_argument("--budgets", default="100,200,300,400,600,800,1200")
     parser.add_argument("--methods", default=",".join(METHODS), help="compare: which methods")
+    parser.add_argument(
+        "--cache", help="compare: keep Random's and TPE's curves in this JSON file, reuse them"
+    )
     args = parser.parse_args()
     if args.mode == "compare":
         compare(args)
+        return
+    if args.mode == "noise":
+        noise(args)
         return
     mode = args.mode if args.mode != "auto" else ("tune" if wired() else "simulation")
     asha = ASHA(min_resource=1, reduction_factor=3, max_resource=EPOCHS)

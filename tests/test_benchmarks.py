@@ -30,6 +30,12 @@ SMOKE = {
         "--mode", "compare", "--seeds", "1", "--budget", "60", "--budgets", "30,60",
         "--concurrency", "1", "--methods", "Random+ASHA,Bayesian+ASHA",
     ],
+    "pruning.py compare cv": [
+        "--mode", "compare", "--task", "cv", "--seeds", "1", "--trials", "6", "--budget", "30",
+        "--budgets", "30", "--concurrency", "1", "--methods", "Random+ASHA,Bayesian+ASHA",
+        "--cache", "cache.json",
+    ],
+    "pruning.py noise": ["--mode", "noise", "--trials", "2", "--seeds", "2"],
     "conditional.py": [
         "--seeds", "1", "--ml-seeds", "1", "--budgets", "1,2", "--methods", "Flat,Random",
     ],
