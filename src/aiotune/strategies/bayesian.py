@@ -492,7 +492,9 @@ class Bayesian:
     an ARD Matérn-5/2 kernel to every finished trial and suggests the point of
     greatest log expected improvement. Handles log and stepped floats, ints,
     categoricals and bools; params in flight are accounted for (kriging
-    believer), so parallel workers never evaluate the same point twice.
+    believer), so parallel workers never evaluate the same point twice, and
+    once the search stalls the asks made while trials are in flight share a
+    trust region around the incumbent (after TuRBO).
     Failed trials are skipped by the model, a pruned trial counts as no better
     than the median one, and a resumed study warm-starts the model from its
     journal. Model fitting runs in a worker thread, never on the event loop.
