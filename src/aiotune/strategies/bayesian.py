@@ -18,6 +18,15 @@ The core (:class:`BayesianCore`) is a seeded, sans-I/O ask/tell object:
    already evaluated or in flight is never suggested again, nor one within 1 %
    of a length-scale of a point in flight. (With the fitted noise in the
    believers, eight asks in flight could pile up within 1e-4 of each other.)
+   Once the search stalls, the asks made while trials are in flight also
+   share a trust region (TuRBO; Eriksson et al., 2019; see
+   :mod:`aiotune.strategies._trust`): a box around the trial with the best
+   posterior mean, its sides proportional to the length-scales, halved after
+   ``max(4, d)`` told trials in a row without improvement and doubled after 3
+   improvements in a row; it applies only while smaller than its initial
+   size, so a batch searches everywhere while the search improves and refines
+   the incumbent's basin when it stops. A sequential ask (nothing in flight)
+   is never restricted.
 
 Scores are turned into a minimisation and standardised, the worse half
 compressed logarithmically first, so that a few huge values (Rosenbrock's 1e5
@@ -62,6 +71,7 @@ import numpy as np
 from aiotune._checks import check_seed, optional_int
 from aiotune.errors import SpaceError, TuningError
 from aiotune.strategies import _acquisition as acq
+from aiotune.strategies import _trust
 from aiotune.strategies._encoding import Encoding, Key
 from aiotune.strategies._gp import (
     MAX_FIT,
@@ -309,16 +319,16 @@ class BayesianCore:
             if best is not None:
                 best = min(best, float(believed.min()))
 
-        candidates: Array = np.vstack(
-            [
-                enc.from_unit(rng.random((_N_RANDOM, enc.n_cols))),
-                self._local(
-                    x[np.argsort(np.where(feasible, y, y + 1e6))[:_N_TOP]],
-                    posterior.lengthscales,
-                    rng,
-                ),
-            ]
+        # With trials in flight and the search stalled, every ask keeps to one trust
+        # region around the incumbent (see _region); otherwise it searches everywhere.
+        region = self._region(posterior, x, feasible) if pending else None
+        unit = rng.random((_N_RANDOM, enc.n_cols))
+        local = self._local(
+            x[np.argsort(np.where(feasible, y, y + 1e6))[:_N_TOP]], posterior.lengthscales, rng
         )
+        if region is not None:  # the same draws, moved into the region
+            unit, local = region.place(unit), enc.snap(region.clip(local))
+        candidates: Array = np.vstack([enc.from_unit(unit), local])
         scores = acq.score(posterior, candidates, best, models)
         starts = candidates[np.argsort(-scores, kind="stable")[:_N_STARTS]]
         prepare = (lambda xs: enc.activate(xs, enc.snap(xs))) if enc.space.is_conditional else None
@@ -332,6 +342,8 @@ class BayesianCore:
             prepare=prepare,
             feasibility=models,
         )
+        if region is not None:
+            refined = enc.snap(region.clip(refined))
         pool: Array = np.vstack([refined, candidates])
         scores = np.concatenate([acq.score(posterior, refined, best, models), scores])
         # A confident model can put its best EI a hair's breadth from a point in flight,
@@ -347,6 +359,29 @@ class BayesianCore:
             if enc.key(params) not in busy:
                 return params
         return self._random_unseen(rng, busy)
+
+    def _region(
+        self, posterior: Posterior, x: Array, feasible: np.ndarray[tuple[int], np.dtype[np.bool_]]
+    ) -> _trust.Box | None:
+        """The trust region shared by the asks made while trials are in flight, or ``None``.
+
+        TuRBO's box (see :mod:`aiotune.strategies._trust`) around the feasible
+        row of ``x`` with the best posterior mean (on a noisy objective the best
+        observation is often a lucky draw), its side set by the improvements
+        and failures of the complete trials told since the initial design;
+        ``None`` while that side is still at least ``L_INIT`` (the search is
+        improving: the batch searches everywhere) and with several objectives.
+        """
+        if len(self._signs) > 1 or not feasible.any():
+            return None
+        told = np.array(self._y)[~np.array(self._pruned, dtype=np.bool_)]
+        movable = self._enc.movable
+        side = _trust.side(told, self.n_initial, int(movable.sum()))
+        if side >= _trust.L_INIT:
+            return None
+        mean = posterior.predict(x)[0]
+        centre = x[int(np.argmin(np.where(feasible, mean, np.inf)))]
+        return _trust.Box(centre, posterior.lengthscales, side, movable)
 
     def _constraints(self) -> tuple[Array, np.ndarray[tuple[int], np.dtype[np.bool_]]]:
         """The constraint values (one column per constraint) and which rows are feasible.
@@ -457,7 +492,9 @@ class Bayesian:
     an ARD Matérn-5/2 kernel to every finished trial and suggests the point of
     greatest log expected improvement. Handles log and stepped floats, ints,
     categoricals and bools; params in flight are accounted for (kriging
-    believer), so parallel workers never evaluate the same point twice.
+    believer), so parallel workers never evaluate the same point twice, and
+    once the search stalls the asks made while trials are in flight share a
+    trust region around the incumbent (after TuRBO).
     Failed trials are skipped by the model, a pruned trial counts as no better
     than the median one, and a resumed study warm-starts the model from its
     journal. Model fitting runs in a worker thread, never on the event loop.

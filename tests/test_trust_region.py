@@ -1,0 +1,122 @@
+"""The trust region Bayesian's asks share while trials are in flight (TuRBO's rule)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import aiotune as at
+from _synthetic import branin_unit
+from aiotune.strategies import _trust
+from aiotune.strategies.bayesian import BayesianCore
+
+XY = at.Space(x=at.Float(0.0, 1.0), y=at.Float(0.0, 1.0))
+COMPLETE = at.TrialStatus.COMPLETE
+
+
+def test_the_side_doubles_after_improvements_halves_after_failures_and_restarts() -> None:
+    start, d = 4, 2  # fail_tol = max(4, 2) = 4 trials
+    design = [5.0, 6.0, 7.0, 8.0]
+
+    def side(*told: float, dims: int = d) -> float:
+        return _trust.side(np.array(design + list(told)), start, dims)
+
+    assert side() == _trust.L_INIT
+    assert side(4.0, 3.0, 2.0) == 2 * _trust.L_INIT
+    assert side(*(4.0 - k for k in range(12))) == _trust.L_MAX  # capped
+    assert side(*[9.0] * 3) == _trust.L_INIT
+    assert side(*[9.0] * 4) == _trust.L_INIT / 2
+    assert side(*[9.0] * 8) == _trust.L_INIT / 4
+    assert side(*[5.0] * 4) == _trust.L_INIT / 2  # a tie is no improvement
+    assert side(*[9.0] * 3, 1.0, *[9.0] * 3) == _trust.L_INIT  # an improvement resets
+    # Six halvings reach 0.8 / 64 = 0.0125; the seventh, below L_MIN, starts it again.
+    assert side(*[9.0] * 24) == _trust.L_INIT / 64
+    assert side(*[9.0] * 28) == _trust.L_INIT
+    assert side(*[9.0] * 4, dims=6) == _trust.L_INIT  # in 6-D a halving takes 6 failures
+
+
+def test_the_box_is_scaled_by_the_length_scales_and_leaves_categoricals_free() -> None:
+    movable = np.array([True, True, False])
+    box = _trust.Box(np.array([0.5, 0.9, 1.0]), np.array([0.1, 0.4, 1.0]), 0.4, movable)
+    # Length-scales over their geometric mean (0.2): 0.5 and 2, times the side 0.4.
+    np.testing.assert_allclose(box.low[:2], [0.4, 0.5])
+    np.testing.assert_allclose(box.high[:2], [0.6, 1.0])  # clipped to the unit cube
+    rows = np.array([[0.0, 0.0, 2.0], [0.45, 0.7, 0.0]])
+    np.testing.assert_allclose(box.clip(rows), [[0.4, 0.5, 2.0], [0.45, 0.7, 0.0]])
+    assert list(box.contains(rows)) == [False, True]
+    assert box.contains(box.clip(rows)).all()
+    np.testing.assert_allclose(box.place(np.array([[0.0, 1.0, 0.3]])), [[0.4, 1.0, 0.3]])
+
+
+def core_on_branin(seed: int, improving: bool) -> BayesianCore:
+    """A core after 12 Branin trials, then 8 that improve nothing or 3 that each improve."""
+    core = BayesianCore(XY, seed, direction="minimize")
+    for k in range(12):
+        params = core.ask(k, {})
+        assert params is not None
+        core.tell(at.Trial(k, params, COMPLETE, branin_unit(params)))
+    if improving:
+        for k in range(12, 15):
+            core.tell(at.Trial(k, {"x": 0.5, "y": k / 20}, COMPLETE, -float(k)))
+    else:  # worse than everything so far: failures
+        for k in range(12, 20):
+            core.tell(at.Trial(k, {"x": k / 40, "y": 0.99}, COMPLETE, 1e3))
+    return core
+
+
+def spy(monkeypatch: pytest.MonkeyPatch) -> list[_trust.Box | None]:
+    """Record every region ``BayesianCore`` computes."""
+    seen: list[_trust.Box | None] = []
+    region = BayesianCore._region
+
+    def recorded(self: BayesianCore, *args: Any) -> _trust.Box | None:
+        seen.append(region(self, *args))
+        return seen[-1]
+
+    monkeypatch.setattr(BayesianCore, "_region", recorded)
+    return seen
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_asks_in_flight_keep_to_the_region_once_the_search_stalls(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    core = core_on_branin(seed, improving=False)
+    boxes = spy(monkeypatch)
+    pending: dict[int, dict[str, Any]] = {20: {"x": 0.5, "y": 0.5}}
+    for k in range(21, 28):
+        params = core.ask(k, pending)
+        assert params is not None
+        box = boxes[-1]
+        assert box is not None
+        assert core._theta is not None
+        lengthscales = np.exp(core._theta[:2])
+        weights = lengthscales / np.exp(np.mean(np.log(lengthscales)))
+        # On only once halved: sides of at most L_INIT / 2 of the scaled length-scales.
+        assert np.all(box.high - box.low <= _trust.L_INIT / 2 * weights + 1e-12)
+        row = core._enc.encode(params)
+        assert box.contains(row[None], tol=1e-9)[0], (seed, k, row, box.low, box.high)
+        pending[k] = params
+    assert len(boxes) == 7
+    assert len({tuple(p.values()) for p in pending.values()}) == 8  # a region, not a point
+
+
+def test_no_region_while_the_search_improves(monkeypatch: pytest.MonkeyPatch) -> None:
+    core = core_on_branin(0, improving=True)
+    boxes = spy(monkeypatch)
+    assert core.ask(15, {14: {"x": 0.5, "y": 0.5}}) is not None
+    assert boxes == [None]
+
+
+def test_sequential_asks_never_consult_the_region(monkeypatch: pytest.MonkeyPatch) -> None:
+    core = core_on_branin(0, improving=False)
+
+    def refuse(*args: Any) -> Any:
+        raise AssertionError("the region was consulted with nothing in flight")
+
+    monkeypatch.setattr(BayesianCore, "_region", refuse)
+    assert core.ask(20, {}) is not None
+    with pytest.raises(AssertionError, match="consulted"):
+        core.ask(21, {20: {"x": 0.5, "y": 0.5}})
