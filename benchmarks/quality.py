@@ -499,9 +499,7 @@ async def quality(args: argparse.Namespace) -> None:
     """Run every study and print the Markdown table."""
     budgets, top = sorted(args.budgets), max(args.budgets)
     columns = [m for m in methods(args.concurrency) if args.methods is None or m in args.methods]
-    cache: dict[str, Any] = (
-        json.loads(args.cache.read_text()) if args.cache and args.cache.exists() else {}
-    )
+    cache = _read_cache(args.cache)
     seeds = _seeds(args)
     print(f"Measured {machine()}; seeds {seeds[0]}-{seeds[-1]}; medians over seeds.\n")
     print("| problem | trials | method | best | simple regret | suggest (ms) |")
@@ -586,6 +584,11 @@ def matched(curve: Sequence[float], regret: float) -> str:
     return f"> {len(curve)}"
 
 
+def _read_cache(path: Path | None) -> dict[str, Any]:
+    """The other methods' cached runs in ``path`` (none without a file)."""
+    return json.loads(path.read_text()) if path is not None and path.exists() else {}
+
+
 def _seeds(args: argparse.Namespace) -> list[int]:
     return list(range(args.first_seed, args.first_seed + args.seeds))
 
@@ -621,9 +624,7 @@ def core_table(args: argparse.Namespace) -> None:
     # With --cache, sequential Bayesian is ranked against the other methods' runs.
     rivals = [m for m in OTHERS if (m in args.methods if args.methods else m != "skopt GP")]
     rivals = rivals if args.cache and 1 in args.concurrency else []
-    cache: dict[str, Any] = (
-        json.loads(args.cache.read_text()) if rivals and args.cache.exists() else {}
-    )
+    cache = _read_cache(args.cache if rivals else None)
     print(
         f"Measured {machine()}; seeds {seeds[0]}-{seeds[-1]}; medians over seeds; "
         "simulated clock.\n"
@@ -636,18 +637,15 @@ def core_table(args: argparse.Namespace) -> None:
     for name in args.problems:
         problem = PROBLEMS[name]
         assert problem.optimum is not None, "--core needs problems with a known optimum"
-        regret: dict[tuple[int, int], float] = {}
+        per_seed: dict[tuple[int, int], list[float]] = {}  # (concurrency, budget)
         curve: list[float] = []
-        per_seed: dict[tuple[str, int], list[float]] = {}
         for c in args.concurrency:
             runs = [run_core(problem, s, top, c) for s in seeds]
             for budget in budgets:
-                values = [
+                per_seed[c, budget] = [
                     true_best(problem, "Bayesian", run, budget, s) - problem.optimum
                     for s, run in zip(seeds, runs, strict=True)
                 ]
-                per_seed[f"c={c}", budget] = values
-                regret[c, budget] = statistics.median(values)
             if c == 1 and problem.noise is None:
                 curve = [
                     statistics.median(run.best(t) for run in runs) - problem.optimum
@@ -663,11 +661,12 @@ def core_table(args: argparse.Namespace) -> None:
                 ]
         if rivals:
             args.cache.write_text(json.dumps(cache))
+        regret = {key: statistics.median(values) for key, values in per_seed.items()}
         for budget in budgets:
             cells = [_fmt(regret[c, budget]) for c in args.concurrency]
             cells += [_ratio(regret[c, budget], regret[1, budget]) for c in others]
             cells += [matched(curve, regret[c, budget]) if curve else "-" for c in others]
-            cells += _ranked(per_seed["c=1", budget], rival_regrets[budget]) if rivals else []
+            cells += _ranked(per_seed[1, budget], rival_regrets[budget]) if rivals else []
             print(f"| {name} | {budget} | " + " | ".join(cells) + " |")
 
 

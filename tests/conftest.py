@@ -1,4 +1,5 @@
-"""Shared fixtures: every test checks it leaves no worker process behind."""
+"""Shared fixtures: every test checks it leaves no worker process behind; `regions` records
+Bayesian's trust regions."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import time
 from collections.abc import Iterator
 from multiprocessing import forkserver, resource_tracker
+from typing import Any
 
 import pytest
 
@@ -58,3 +60,20 @@ def no_leaked_processes() -> Iterator[None]:
     yield
     left = wait_no_children(before)
     assert not left, f"child processes outlived the test: {sorted(left)}"
+
+
+@pytest.fixture
+def regions(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every trust region ``BayesianCore`` computes during the test (``None`` where none
+    applies), in order."""
+    from aiotune.strategies.bayesian import BayesianCore  # not at import: scripts use conftest
+
+    seen: list[Any] = []
+    region = BayesianCore._region
+
+    def recorded(self: BayesianCore, *args: Any) -> Any:
+        seen.append(region(self, *args))
+        return seen[-1]
+
+    monkeypatch.setattr(BayesianCore, "_region", recorded)
+    return seen

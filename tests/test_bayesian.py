@@ -159,7 +159,7 @@ def test_pending_points_push_the_next_suggestion_away() -> None:
     assert third not in (first, second)
 
 
-def test_eight_asks_in_flight_are_distinct_and_spread(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_eight_asks_in_flight_are_distinct_and_spread(regions: list[Any]) -> None:
     # concurrency=8: eight asks before any of them finishes. Each sees the others in
     # flight as exact believers, so the variance collapses there whatever noise the GP
     # fitted (without a noise prior it fitted 1e-6 for some seeds, 0.5 for others), and
@@ -167,17 +167,9 @@ def test_eight_asks_in_flight_are_distinct_and_spread(monkeypatch: pytest.Monkey
     # noisy believers, the eight could be one point (seed 3: median distance 0.000).
     # Once the search stalls they share a trust region (tests/test_trust_region.py):
     # then they spread over that box rather than the square.
-    boxes: list[Any] = []
-    region = BayesianCore._region
-
-    def recorded(self: BayesianCore, *args: Any) -> Any:
-        boxes.append(region(self, *args))
-        return boxes[-1]
-
-    monkeypatch.setattr(BayesianCore, "_region", recorded)
     for n in (12, 20):
         for seed in range(6):
-            boxes.clear()
+            regions.clear()
             core = BayesianCore(XY, seed, direction="minimize")
             drive_core(core, branin_unit, n)
             pending: dict[int, dict[str, Any]] = {}
@@ -192,7 +184,7 @@ def test_eight_asks_in_flight_are_distinct_and_spread(monkeypatch: pytest.Monkey
             gaps = np.linalg.norm(scaled[:, None] - scaled[None], axis=2)[pairs]
             assert gaps.min() >= 0.0099, (n, seed)
             spread = np.linalg.norm(points[:, None] - points[None], axis=2)[pairs]
-            box = boxes[-1]
+            box = regions[-1]
             extent = 1.0 if box is None else float(np.linalg.norm(box.high - box.low)) / 2**0.5
             assert np.median(spread) > 0.15 * extent, (n, seed, extent)
 

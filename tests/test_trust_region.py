@@ -66,30 +66,16 @@ def core_on_branin(seed: int, improving: bool) -> BayesianCore:
     return core
 
 
-def spy(monkeypatch: pytest.MonkeyPatch) -> list[_trust.Box | None]:
-    """Record every region ``BayesianCore`` computes."""
-    seen: list[_trust.Box | None] = []
-    region = BayesianCore._region
-
-    def recorded(self: BayesianCore, *args: Any) -> _trust.Box | None:
-        seen.append(region(self, *args))
-        return seen[-1]
-
-    monkeypatch.setattr(BayesianCore, "_region", recorded)
-    return seen
-
-
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_asks_in_flight_keep_to_the_region_once_the_search_stalls(
-    seed: int, monkeypatch: pytest.MonkeyPatch
+    seed: int, regions: list[_trust.Box | None]
 ) -> None:
     core = core_on_branin(seed, improving=False)
-    boxes = spy(monkeypatch)
     pending: dict[int, dict[str, Any]] = {20: {"x": 0.5, "y": 0.5}}
     for k in range(21, 28):
         params = core.ask(k, pending)
         assert params is not None
-        box = boxes[-1]
+        box = regions[-1]
         assert box is not None
         assert core._theta is not None
         lengthscales = np.exp(core._theta[:2])
@@ -99,15 +85,14 @@ def test_asks_in_flight_keep_to_the_region_once_the_search_stalls(
         row = core._enc.encode(params)
         assert box.contains(row[None], tol=1e-9)[0], (seed, k, row, box.low, box.high)
         pending[k] = params
-    assert len(boxes) == 7
+    assert len(regions) == 7
     assert len({tuple(p.values()) for p in pending.values()}) == 8  # a region, not a point
 
 
-def test_no_region_while_the_search_improves(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_region_while_the_search_improves(regions: list[_trust.Box | None]) -> None:
     core = core_on_branin(0, improving=True)
-    boxes = spy(monkeypatch)
     assert core.ask(15, {14: {"x": 0.5, "y": 0.5}}) is not None
-    assert boxes == [None]
+    assert regions == [None]
 
 
 def test_sequential_asks_never_consult_the_region(monkeypatch: pytest.MonkeyPatch) -> None:
