@@ -105,3 +105,26 @@ def test_sequential_asks_never_consult_the_region(monkeypatch: pytest.MonkeyPatc
     assert core.ask(20, {}) is not None
     with pytest.raises(AssertionError, match="consulted"):
         core.ask(21, {20: {"x": 0.5, "y": 0.5}})
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_lucky_draws_at_one_point_are_no_improvement(
+    seed: int, regions: list[_trust.Box | None]
+) -> None:
+    # Twelve noisy draws of one point, twice three in a row below the best so far: as
+    # observations those are improvements (the side would double twice), but the model has
+    # one posterior mean at that point, so after the first draw they are failures: a stall.
+    core = BayesianCore(XY, seed, direction="minimize")
+    for k in range(12):
+        params = core.ask(k, {})
+        assert params is not None
+        core.tell(at.Trial(k, params, COMPLETE, branin_unit(params)))
+    draws = [-1.0, -2.0, -3.0, 0.0, 0.0, 0.0, -4.0, -5.0, -6.0, 0.0, 0.0, 0.0]
+    for j, value in enumerate(draws):
+        core.tell(at.Trial(12 + j, {"x": 0.55, "y": 0.15}, COMPLETE, value))
+    by_draws = _trust.side(np.array(core._y), core.n_initial, 2)
+    assert by_draws >= _trust.L_INIT  # counted on the observations, no region
+    assert core.ask(25, {24: {"x": 0.2, "y": 0.8}}) is not None
+    box = regions[-1]
+    assert box is not None  # counted on the posterior mean: 11 failures, two halvings
+    assert box.contains(np.array([[0.55, 0.15]]))[0]  # around the draws' point
