@@ -10,7 +10,8 @@ import pytest
 import aiotune as at
 from _synthetic import branin_unit
 from aiotune.strategies import _trust
-from aiotune.strategies.bayesian import BayesianCore
+from aiotune.strategies._gp import Posterior
+from aiotune.strategies.bayesian import BayesianCore, _mean
 
 XY = at.Space(x=at.Float(0.0, 1.0), y=at.Float(0.0, 1.0))
 COMPLETE = at.TrialStatus.COMPLETE
@@ -128,3 +129,22 @@ def test_lucky_draws_at_one_point_are_no_improvement(
     box = regions[-1]
     assert box is not None  # counted on the posterior mean: 11 failures, two halvings
     assert box.contains(np.array([[0.55, 0.15]]))[0]  # around the draws' point
+
+
+def test_the_told_means_are_the_posterior_means() -> None:
+    # The region's success rule reads the posterior mean at every told trial without the
+    # variance (bayesian._mean): it must stay exactly what Posterior.predict gives.
+    space = at.Space(
+        x=at.Float(0.0, 1.0), y=at.Float(1e-3, 1.0, log=True), c=at.Categorical(["a", "b", "c"])
+    )
+    core = BayesianCore(space, 0, direction="minimize")
+    rng = np.random.default_rng(0)
+    for k in range(12):
+        params = space.sample(rng)
+        core.tell(at.Trial(k, params, COMPLETE, params["x"] + params["y"] + (params["c"] == "b")))
+    assert core.ask(12, {}) is not None  # fits the GP
+    assert core._theta is not None
+    x = np.array(core._x)
+    posterior = Posterior(core._enc.kernel, core._theta, x, core._targets())
+    rows = np.vstack([x, core._enc.encode(space.sample(rng))[None]])
+    np.testing.assert_array_equal(_mean(posterior, rows), posterior.predict(rows)[0])
