@@ -10,7 +10,8 @@ import pytest
 import aiotune as at
 from _synthetic import branin_unit
 from aiotune.strategies import _trust
-from aiotune.strategies.bayesian import BayesianCore
+from aiotune.strategies._gp import Posterior
+from aiotune.strategies.bayesian import BayesianCore, _mean
 
 XY = at.Space(x=at.Float(0.0, 1.0), y=at.Float(0.0, 1.0))
 COMPLETE = at.TrialStatus.COMPLETE
@@ -105,3 +106,45 @@ def test_sequential_asks_never_consult_the_region(monkeypatch: pytest.MonkeyPatc
     assert core.ask(20, {}) is not None
     with pytest.raises(AssertionError, match="consulted"):
         core.ask(21, {20: {"x": 0.5, "y": 0.5}})
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_lucky_draws_at_one_point_are_no_improvement(
+    seed: int, regions: list[_trust.Box | None]
+) -> None:
+    # Twelve noisy draws of one point, twice three in a row below the best so far: as
+    # observations those are improvements (the side would double twice), but the model has
+    # one posterior mean at that point, so after the first draw they are failures: a stall.
+    core = BayesianCore(XY, seed, direction="minimize")
+    for k in range(12):
+        params = core.ask(k, {})
+        assert params is not None
+        core.tell(at.Trial(k, params, COMPLETE, branin_unit(params)))
+    draws = [-1.0, -2.0, -3.0, 0.0, 0.0, 0.0, -4.0, -5.0, -6.0, 0.0, 0.0, 0.0]
+    for j, value in enumerate(draws):
+        core.tell(at.Trial(12 + j, {"x": 0.55, "y": 0.15}, COMPLETE, value))
+    by_draws = _trust.side(np.array(core._y), core.n_initial, 2)
+    assert by_draws >= _trust.L_INIT  # counted on the observations, no region
+    assert core.ask(25, {24: {"x": 0.2, "y": 0.8}}) is not None
+    box = regions[-1]
+    assert box is not None  # counted on the posterior mean: 11 failures, two halvings
+    assert box.contains(np.array([[0.55, 0.15]]))[0]  # around the draws' point
+
+
+def test_the_told_means_are_the_posterior_means() -> None:
+    # The region's success rule reads the posterior mean at every told trial without the
+    # variance (bayesian._mean): it must stay exactly what Posterior.predict gives.
+    space = at.Space(
+        x=at.Float(0.0, 1.0), y=at.Float(1e-3, 1.0, log=True), c=at.Categorical(["a", "b", "c"])
+    )
+    core = BayesianCore(space, 0, direction="minimize")
+    rng = np.random.default_rng(0)
+    for k in range(12):
+        params = space.sample(rng)
+        core.tell(at.Trial(k, params, COMPLETE, params["x"] + params["y"] + (params["c"] == "b")))
+    assert core.ask(12, {}) is not None  # fits the GP
+    assert core._theta is not None
+    x = np.array(core._x)
+    posterior = Posterior(core._enc.kernel, core._theta, x, core._targets())
+    rows = np.vstack([x, core._enc.encode(space.sample(rng))[None]])
+    np.testing.assert_array_equal(_mean(posterior, rows), posterior.predict(rows)[0])

@@ -23,7 +23,8 @@ The core (:class:`BayesianCore`) is a seeded, sans-I/O ask/tell object:
    :mod:`aiotune.strategies._trust`): a box around the trial with the best
    posterior mean, its sides proportional to the length-scales, halved after
    ``max(4, d)`` told trials in a row without improvement and doubled after 3
-   improvements in a row; it applies only while smaller than its initial
+   improvements in a row (judged by the posterior mean at the told trials,
+   not their noisy values); it applies only while smaller than its initial
    size, so a batch searches everywhere while the search improves and refines
    the incumbent's basin when it stops. A sequential ask (nothing in flight)
    is never restricted.
@@ -78,6 +79,7 @@ from aiotune.strategies._gp import (
     MAX_POINTS,
     Array,
     Posterior,
+    _matern,
     default_theta,
     fit_theta,
     single_threaded_blas,
@@ -368,13 +370,16 @@ class BayesianCore:
         TuRBO's box (see :mod:`aiotune.strategies._trust`) around the feasible
         row of ``x`` with the best posterior mean (on a noisy objective the best
         observation is often a lucky draw), its side set by the improvements
-        and failures of the complete trials told since the initial design;
-        ``None`` while that side is still at least ``L_INIT`` (the search is
-        improving: the batch searches everywhere) and with several objectives.
+        and failures of the complete trials told since the initial design,
+        judged by the posterior mean at each of them in the order told (so a
+        lucky draw is no improvement, nor an unlucky one a failure); ``None``
+        while that side is still at least ``L_INIT`` (the search is improving:
+        the batch searches everywhere) and with several objectives.
         """
         if len(self._signs) > 1 or not feasible.any():
             return None
-        told = np.array(self._y)[~np.array(self._pruned, dtype=np.bool_)]
+        rows = np.array(self._x)[~np.array(self._pruned, dtype=np.bool_)]
+        told = _mean(posterior, rows) if len(rows) else np.zeros(0)
         movable = self._enc.movable
         side = _trust.side(told, self.n_initial, int(movable.sum()))
         if side >= _trust.L_INIT:
@@ -415,6 +420,16 @@ class BayesianCore:
                 flip = rng.random(len(rows)) < 0.2
                 out[flip, j] = rng.integers(k, size=int(flip.sum()))
         return enc.snap(out)
+
+
+def _mean(posterior: Posterior, xs: Array) -> Array:
+    """The posterior mean at the rows of ``xs``, as :meth:`Posterior.predict` computes it,
+    without the variance: its triangular solve made the trust region's means at 1,000
+    told trials 16 ms of a 43 ms ask."""
+    ks = _matern(posterior.kernel.sq_dist(xs, posterior.x, posterior.lengthscales), True)
+    ks *= posterior.s2
+    out: Array = ks @ posterior.alpha
+    return out
 
 
 def _parego(ys: Array, rng: np.random.Generator) -> Array:
