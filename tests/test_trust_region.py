@@ -11,7 +11,7 @@ import aiotune as at
 from _synthetic import branin_unit
 from aiotune.strategies import _trust
 from aiotune.strategies._gp import Posterior
-from aiotune.strategies.bayesian import BayesianCore, _mean
+from aiotune.strategies.bayesian import BayesianCore
 
 XY = at.Space(x=at.Float(0.0, 1.0), y=at.Float(0.0, 1.0))
 COMPLETE = at.TrialStatus.COMPLETE
@@ -133,7 +133,7 @@ def test_lucky_draws_at_one_point_are_no_improvement(
 
 def test_the_told_means_are_the_posterior_means() -> None:
     # The region's success rule reads the posterior mean at every told trial without the
-    # variance (bayesian._mean): it must stay exactly what Posterior.predict gives.
+    # variance (Posterior.mean): it must stay exactly what Posterior.predict gives.
     space = at.Space(
         x=at.Float(0.0, 1.0), y=at.Float(1e-3, 1.0, log=True), c=at.Categorical(["a", "b", "c"])
     )
@@ -147,4 +147,4 @@ def test_the_told_means_are_the_posterior_means() -> None:
     x = np.array(core._x)
     posterior = Posterior(core._enc.kernel, core._theta, x, core._targets())
     rows = np.vstack([x, core._enc.encode(space.sample(rng))[None]])
-    np.testing.assert_array_equal(_mean(posterior, rows), posterior.predict(rows)[0])
+    np.testing.assert_array_equal(posterior.mean(rows), posterior.predict(rows)[0])

@@ -359,11 +359,22 @@ class Posterior:
             np.concatenate([self.exact, np.full(len(x_new), exact)]),
         )
 
-    def predict(self, xs: Array) -> tuple[Array, Array]:
-        """Posterior mean and variance of the latent function at the rows of ``xs``."""
+    def _cross(self, xs: Array) -> Array:
+        """The prior covariances between the rows of ``xs`` and the data, ``(m, n)``."""
         r2 = self.kernel.sq_dist_to(xs, self.lengthscales, self._ex, self._ex2)
         ks = _matern(r2, overwrite=True)
         ks *= self.s2
+        return ks
+
+    def mean(self, xs: Array) -> Array:
+        """Posterior mean at the rows of ``xs``, without :meth:`predict`'s variance (whose
+        triangular solve is most of its cost)."""
+        out: Array = self._cross(xs) @ self.alpha
+        return out
+
+    def predict(self, xs: Array) -> tuple[Array, Array]:
+        """Posterior mean and variance of the latent function at the rows of ``xs``."""
+        ks = self._cross(xs)
         mean = ks @ self.alpha
         # In place: ks is not needed after the mean (see _matern on temporaries).
         v = linalg.solve_triangular(
