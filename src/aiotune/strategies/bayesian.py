@@ -383,7 +383,7 @@ class BayesianCore:
         side = _trust.side(told, self.n_initial, int(movable.sum()))
         if side >= _trust.L_INIT:
             return None
-        mean = posterior.predict(x)[0]
+        mean = posterior.mean(x)
         centre = x[int(np.argmin(np.where(feasible, mean, np.inf)))]
         return _trust.Box(centre, posterior.lengthscales, side, movable)
 
