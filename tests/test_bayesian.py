@@ -196,7 +196,7 @@ def test_failed_and_pruned_trials_do_not_break_the_model() -> None:
     core.tell(at.Trial(5, {"x": 0.5, "y": 0.5}, FAILED))
     core.tell(at.Trial(6, {"x": 0.1, "y": 0.1}, at.TrialStatus.TIMEOUT))
     core.tell(at.Trial(7, {"x": 0.9, "y": 0.9}, PRUNED))  # pruned before any report
-    targets = core._targets()
+    targets = core._scores()
     assert len(targets) == 5  # four complete, one pruned with a score
     assert targets[-1] >= np.median(targets[:-1]) - 1e-12  # no better than the median
     suggestions = [core.ask(k, {}) for k in range(8, 11)]

@@ -41,7 +41,7 @@ def test_pruned_trials_are_rows_of_the_model() -> None:
     for t in told:
         core.tell(t)
     core.tell(at.Trial(5, {"x": 0.2}, PRUNED))  # pruned before its first report: no value
-    assert len(core._targets()) == 5
+    assert len(core._scores()) == 5
     assert [bool(p) for p in core._pruned] == [False, False, False, True, True]
     np.testing.assert_allclose(np.array(core._x)[:, 0], [0.1, 0.5, 0.9, 0.3, 0.6])
 
@@ -94,7 +94,7 @@ def test_a_pruned_trial_counts_as_its_last_value_but_no_better_than_the_median()
     median = curve(0.5, STEPS)[STEPS]
     alone.tell(at.Trial(3, {"x": 0.2}, COMPLETE, median))  # the median, complete
     alone.tell(at.Trial(4, {"x": 0.6}, COMPLETE, curve(0.6, 1)[1]))
-    np.testing.assert_allclose(core._targets(), alone._targets())
+    np.testing.assert_allclose(core._scores(), alone._scores())
 
 
 def test_pruned_trials_steer_the_search_away() -> None:

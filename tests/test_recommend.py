@@ -91,7 +91,7 @@ def test_the_posterior_mean_recommends_closer_to_the_true_optimum_under_noise() 
     # A bowl with its minimum 0 at 0.3, observed with Gaussian noise of sd 0.05: the
     # luckiest observation is often far from 0.3, the smoothed best rarely.
     regret_observed, regret_mean = [], []
-    for seed in range(10):
+    for seed in range(30):
         rng = np.random.default_rng(seed)
         xs = rng.random(40)
         trials = tuple(
@@ -103,7 +103,7 @@ def test_the_posterior_mean_recommends_closer_to_the_true_optimum_under_noise() 
         regret_observed.append((result.best.params["x"] - 0.3) ** 2)
         regret_mean.append((by_mean.params["x"] - 0.3) ** 2)
     assert sum(regret_mean) < 0.5 * sum(regret_observed)
-    assert sum(m < o for m, o in zip(regret_mean, regret_observed, strict=True)) >= 6
+    assert sum(m < o for m, o in zip(regret_mean, regret_observed, strict=True)) >= 18
 
 
 def test_the_posterior_mean_is_for_one_objective_and_skips_params_outside_the_space() -> None:

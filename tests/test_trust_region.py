@@ -11,6 +11,7 @@ import aiotune as at
 from _synthetic import branin_unit
 from aiotune.strategies import _trust
 from aiotune.strategies._gp import Posterior
+from aiotune.strategies._warp import warp
 from aiotune.strategies.bayesian import BayesianCore
 
 XY = at.Space(x=at.Float(0.0, 1.0), y=at.Float(0.0, 1.0))
@@ -145,6 +146,6 @@ def test_the_told_means_are_the_posterior_means() -> None:
     assert core.ask(12, {}) is not None  # fits the GP
     assert core._theta is not None
     x = np.array(core._x)
-    posterior = Posterior(core._enc.kernel, core._theta, x, core._targets())
+    posterior = Posterior(core._enc.kernel, core._theta, x, warp(core._scores(), core._warp))
     rows = np.vstack([x, core._enc.encode(space.sample(rng))[None]])
     np.testing.assert_array_equal(posterior.mean(rows), posterior.predict(rows)[0])

@@ -299,6 +299,13 @@ def neg_log_posterior(theta: Array, s: Array, y: Array) -> tuple[float, Array]:
 
 def fit_theta(kernel: Kernel, x: Array, y: Array, starts: list[Array], maxiter: int) -> Array:
     """The MAP hyper-parameters for ``(x, y)``, the best of L-BFGS-B runs from ``starts``."""
+    return fit_map(kernel, x, y, starts, maxiter)[0]
+
+
+def fit_map(
+    kernel: Kernel, x: Array, y: Array, starts: list[Array], maxiter: int
+) -> tuple[Array, float]:
+    """:func:`fit_theta`'s hyper-parameters and their negative log posterior."""
     s = kernel.per_dim(x)
     box = bounds(x.shape[1])
     best, best_value = starts[0], math.inf
@@ -315,7 +322,7 @@ def fit_theta(kernel: Kernel, x: Array, y: Array, starts: list[Array], maxiter: 
         )
         if np.isfinite(result.fun) and result.fun < best_value:
             best, best_value = np.asarray(result.x, dtype=np.float64), float(result.fun)
-    return best
+    return best, best_value
 
 
 class Posterior:

@@ -29,11 +29,15 @@ The core (:class:`BayesianCore`) is a seeded, sans-I/O ask/tell object:
    the incumbent's basin when it stops. A sequential ask (nothing in flight)
    is never restricted.
 
-Scores are turned into a minimisation and standardised, the worse half
-compressed logarithmically first, so that a few huge values (Rosenbrock's 1e5
-beside its 0) do not flatten the good region the model must get right. A
-pruned trial counts as no better than the median complete trial; failed and
-timed-out trials are not modelled, only never repeated.
+Scores are turned into a minimisation and standardised, either as they are
+or with the worse half compressed logarithmically first, so that a few huge
+values (Rosenbrock's 1e5 beside its 0) do not flatten the good region the
+model must get right; each fit of the hyper-parameters tries both and keeps
+the one whose GP explains the scores best, compared in the scores' own units
+(see :mod:`aiotune.strategies._warp`). Noisy scores mostly keep their plain
+scale, heavy-tailed ones the compression. A pruned trial counts as no better
+than the median complete trial; failed and timed-out trials are not
+modelled, only never repeated.
 Constraints (trials that carry ``constraints``): each constraint gets its own
 GP on the same inputs, and the acquisition is multiplied by the probability
 that every constraint holds (see :mod:`aiotune.strategies._acquisition`); the
@@ -41,8 +45,8 @@ incumbent is the best *feasible* trial, and until one exists the search
 maximises the probability of feasibility alone. Params in flight are
 believers for the constraint GPs too.
 
-Several objectives: for two, one GP per objective (each objective warped and
-standardised as above, all on the same encoding) and the point of greatest
+Several objectives: for two, one GP per objective (each objective
+compressed and standardised as above, all on the same encoding) and the point of greatest
 expected hypervolume improvement over the feasible Pareto front of the
 trials so far, exact by a box decomposition, times the probability of
 feasibility (see :mod:`aiotune.strategies._hypervolume`). Params in flight
@@ -51,7 +55,8 @@ or more (where EHVI measured behind it), ParEGO (Knowles, 2006): each ask
 draws a fresh weight vector uniformly from the simplex and models the
 augmented Chebyshev scalarisation ``max_i(w_i f_i) + 0.05 sum_i(w_i f_i)`` of
 the objectives, each normalised to [0, 1] over the trials so far, with one
-GP and log EI as above; over many asks the weights sweep the whole front.
+GP and log EI as above (its targets always compressed: the warp is chosen
+for one objective only); over many asks the weights sweep the whole front.
 Pruned trials are not modelled in a multi-objective study.
 
 Cost stays bounded as the history grows: the GP conditions on at most
@@ -86,6 +91,7 @@ from aiotune.strategies._gp import (
 )
 from aiotune.strategies._hypervolume import HypervolumeSearch
 from aiotune.strategies._scipy import qmc
+from aiotune.strategies._warp import WARPS, WarpKind, fit_warped, unwarp, warp
 from aiotune.strategies.base import drive
 from aiotune.trial import Params, StudyDirection, Trial, TrialStatus, directions_of
 
@@ -102,38 +108,6 @@ _N_TOP = 5  # ... around this many of them
 _N_STARTS = 6  # candidates refined by L-BFGS-B
 _RHO = 0.05  # ParEGO's augmentation of the Chebyshev scalarisation
 _MIN_GAP = 0.01  # in length-scales: closer to a point in flight is a near-duplicate
-
-
-def _compress(y: Array) -> tuple[Array, float, float]:
-    """``y`` with its worse half compressed logarithmically, the median and the scale."""
-    median = float(np.median(y))
-    s = float(np.median(np.abs(y - median)))
-    if not s > 0:
-        s = float(np.ptp(y)) or 1.0
-    z = median + s * np.log1p(np.maximum(y - median, 0.0) / s) + np.minimum(y - median, 0.0)
-    return z, median, s
-
-
-def _warp(y: Array) -> Array:
-    """Standardised targets, the worse half compressed logarithmically first.
-
-    ``y <= median`` is kept as it is; above the median, ``y`` becomes
-    ``median + s * log(1 + (y - median) / s)`` with ``s`` the median absolute
-    deviation. The good half, where the model must be accurate, keeps its
-    shape, while a few huge values (Rosenbrock's 1e5 beside its 0) no longer
-    flatten everything else to one level.
-    """
-    z = _compress(y)[0]
-    out: Array = (z - z.mean()) / max(float(z.std()), 1e-12)
-    return out
-
-
-def _unwarp(w: Array, y: Array) -> Array:
-    """The inverse of :func:`_warp` fitted to ``y``: values in its units back in ``y``'s."""
-    z, median, s = _compress(y)
-    u = w * max(float(z.std()), 1e-12) + z.mean()
-    out: Array = np.where(u > median, median + s * np.expm1(np.minimum((u - median) / s, 700.0)), u)
-    return out
 
 
 class BayesianCore:
@@ -165,6 +139,7 @@ class BayesianCore:
         self._pruned: list[bool] = []
         self._seen: set[Key] = set()
         self._theta: Array | None = None
+        self._warp: WarpKind = "compressed"  # the targets' warp, chosen with each fit
         self._fitted_at = 0
         self._design_size = 2 ** max(math.ceil(math.log2(max(self.n_initial, 1))), 0)
         self._design: Array | None = None  # made on first use, in the strategy's thread
@@ -233,7 +208,7 @@ class BayesianCore:
         """Several objectives: the point of greatest expected hypervolume improvement
         (:mod:`aiotune.strategies._hypervolume`); ``None``: ParEGO this ask instead."""
         enc = self._enc
-        targets = np.column_stack([_warp(column) for column in np.array(self._ys).T])
+        targets = np.column_stack([warp(column) for column in np.array(self._ys).T])
         cons, feasible = self._constraints()
         xp = np.array([enc.encode(p) for p in pending.values()]).reshape(len(pending), enc.n_cols)
         found = self._hv.propose(
@@ -267,10 +242,11 @@ class BayesianCore:
             return left[int(rng.integers(len(left)))]
         return params  # a vast space with 64 misses in a row: give up on novelty
 
-    def _targets(self, rng: np.random.Generator | None = None) -> Array:
+    def _scores(self, rng: np.random.Generator | None = None) -> Array:
+        """The one score the GP models per trial, as a minimisation, before its warp."""
         if len(self._signs) > 1:  # a fresh random scalarisation of the objectives
             rng = np.random.default_rng(self._seed) if rng is None else rng
-            return _warp(_parego(np.array(self._ys), rng))
+            return _parego(np.array(self._ys), rng)
         y = np.array(self._y)
         pruned = np.array(self._pruned)
         if pruned.any() and not pruned.all():
@@ -279,31 +255,40 @@ class BayesianCore:
             # (benchmarks/pruning.py --mode compare: better than dropping pruned trials,
             # ranking them below every complete one, or adding the curves' typical gain.)
             y[pruned] = np.maximum(y[pruned], float(np.median(y[~pruned])))
-        return _warp(y)
+        return y
 
     def _model_ask(
         self, rng: np.random.Generator, pending: Mapping[int, Params], busy: set[Key]
     ) -> Params:
         enc = self._enc
-        x, y = np.array(self._x), self._targets(rng)
+        told, scores = np.array(self._x), self._scores(rng)
         cons, feasible = self._constraints()
-        if len(y) > MAX_POINTS:
-            keep = subset(y, MAX_POINTS, rng)
-            x, y = x[keep], y[keep]
-            cons, feasible = cons[keep], feasible[keep]
-        n = len(self._y)
+        n = len(scores)
+        keep = subset(scores, MAX_POINTS, rng) if n > MAX_POINTS else np.arange(n)
+        x, cons, feasible = told[keep], cons[keep], feasible[keep]
         if self._theta is None or n - self._fitted_at >= max(1, self._fitted_at // 20):
-            fit = subset(y, MAX_FIT, rng) if len(y) > MAX_FIT else np.arange(len(y))
+            fit = subset(scores[keep], MAX_FIT, rng) if len(x) > MAX_FIT else np.arange(len(x))
             inits = [default_theta(enc.n_cols)]
             if self._theta is not None:
                 inits.insert(0, self._theta)
-            self._theta = fit_theta(enc.kernel, x[fit], y[fit], inits, maxiter=100)
+            # One objective: the warp is chosen with the fit; ParEGO's scalarisation, a
+            # fresh one per ask, keeps the compression.
+            warps = WARPS if len(self._signs) == 1 else ("compressed",)
+            self._warp, self._theta = fit_warped(
+                enc.kernel, told, scores, keep[fit], inits, maxiter=100, warps=warps
+            )
             self._theta_c = [
                 fit_theta(enc.kernel, x[fit], _standard(c)[0][fit], inits[-1:], maxiter=50)
                 for c in cons.T
             ]
             self._fitted_at = n
-            logger.debug("Bayesian: GP hyper-parameters %s after %d trials", self._theta, n)
+            logger.debug(
+                "Bayesian: GP hyper-parameters %s, %s targets, after %d trials",
+                self._theta,
+                self._warp,
+                n,
+            )
+        y = warp(scores, self._warp)[keep]
         posterior = Posterior(enc.kernel, self._theta, x, y)
         models: list[tuple[Posterior, float]] = []
         for j, column in enumerate(cons.T):
@@ -474,15 +459,15 @@ class _PosteriorMean:
                 out[i] = score
             return out
         y = sign * np.array(scores)
-        x, w = np.array(rows), _warp(y)
+        x = np.array(rows)
         rng = np.random.default_rng([self._seed, len(where)])
-        keep = subset(w, MAX_POINTS, rng) if len(w) > MAX_POINTS else np.arange(len(w))
-        fit = subset(w[keep], MAX_FIT, rng) if len(keep) > MAX_FIT else np.arange(len(keep))
+        keep = subset(y, MAX_POINTS, rng) if len(y) > MAX_POINTS else np.arange(len(y))
+        fit = subset(y[keep], MAX_FIT, rng) if len(keep) > MAX_FIT else np.arange(len(keep))
         with single_threaded_blas():
-            xk, wk = x[keep], w[keep]
-            theta = fit_theta(enc.kernel, xk[fit], wk[fit], [default_theta(enc.n_cols)], 100)
-            mean = Posterior(enc.kernel, theta, xk, wk).predict(x)[0]
-        for i, value in zip(where, _unwarp(mean, y), strict=True):
+            kind, theta = fit_warped(enc.kernel, x, y, keep[fit], [default_theta(enc.n_cols)], 100)
+            w = warp(y, kind)
+            mean = Posterior(enc.kernel, theta, x[keep], w[keep]).predict(x)[0]
+        for i, value in zip(where, unwarp(mean, y, kind), strict=True):
             out[i] = sign * float(value)
         return out
 
