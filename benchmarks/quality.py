@@ -342,8 +342,12 @@ def _optuna_params(problem: Problem, trial: Any) -> Params:
     return params
 
 
-def run_optuna(problem: Problem, seed: int, budget: int, kind: str = "tpe") -> Run:
-    """A study of Optuna's default TPE sampler (or its ``GPSampler``) through ``study.optimize``."""
+def run_optuna(
+    problem: Problem, seed: int, budget: int, kind: str = "tpe", concurrency: int = 1
+) -> Run:
+    """A study of Optuna's default TPE sampler (or its ``GPSampler``) through ``study.optimize``;
+    with ``concurrency`` > 1, through ask and tell on :func:`simulate`'s clock (TPE with its
+    ``constant_liar`` for the trials in flight; ``GPSampler`` accounts for them itself)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -359,7 +363,7 @@ def run_optuna(problem: Problem, seed: int, budget: int, kind: str = "tpe") -> R
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         sampler = optuna.samplers.GPSampler(seed=seed)
     else:
-        sampler = optuna.samplers.TPESampler(seed=seed)
+        sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=concurrency > 1)
 
     def timed(method: Callable[..., Any]) -> Callable[..., Any]:
         def wrapper(study: Any, trial: Any, *args: Any) -> Any:
@@ -381,9 +385,19 @@ def run_optuna(problem: Problem, seed: int, budget: int, kind: str = "tpe") -> R
         return problem.observe(_optuna_params(problem, trial), seed)
 
     study = optuna.create_study(direction="minimize", sampler=sampler)
-    study.optimize(objective, n_trials=budget)
-    scores = [t.value if t.value is not None else math.inf for t in study.trials]
-    return Run([dict(t.params) for t in study.trials], scores, list(seconds.values()))
+    if concurrency == 1:
+        study.optimize(objective, n_trials=budget)
+        scores = [t.value if t.value is not None else math.inf for t in study.trials]
+        return Run([dict(t.params) for t in study.trials], scores, list(seconds.values()))
+    asked: dict[int, Any] = {}
+
+    def ask(number: int, pending: dict[int, Params]) -> Params:
+        asked[number] = study.ask()
+        return _optuna_params(problem, asked[number])
+
+    run = simulate(problem, seed, budget, concurrency, ask, lambda k, p, v: study.tell(asked[k], v))
+    run.suggest_seconds.extend(seconds.values())
+    return run
 
 
 def run_skopt(problem: Problem, seed: int, budget: int) -> Run:
@@ -458,16 +472,17 @@ def methods(concurrencies: Sequence[int]) -> list[str]:
 
 
 async def one_study(problem: Problem, method: str, seed: int, budget: int) -> Run:
-    """Run ``method`` on ``problem`` with ``seed`` for ``budget`` trials."""
-    if method == "Optuna TPE":
-        return await asyncio.to_thread(run_optuna, problem, seed, budget)
-    if method == "Optuna GP":
-        return await asyncio.to_thread(run_optuna, problem, seed, budget, "gp")
+    """Run ``method`` on ``problem`` with ``seed`` for ``budget`` trials; ``"... c=N"``
+    keeps N trials in flight (Bayesian, and Optuna on :func:`simulate`'s clock)."""
+    concurrency = int(method.rsplit("=", 1)[1]) if " c=" in method else 1
+    name = method.split(" c=")[0]
+    if name in ("Optuna TPE", "Optuna GP"):
+        kind = "gp" if name == "Optuna GP" else "tpe"
+        return await asyncio.to_thread(run_optuna, problem, seed, budget, kind, concurrency)
     if method == "skopt GP":
         return await asyncio.to_thread(run_skopt, problem, seed, budget)
     if method == "Random":
         return await run_aiotune(problem, at.Random(seed=seed), budget, 1, seed)
-    concurrency = int(method.rsplit("=", 1)[1]) if "c=" in method else 1
     return await run_aiotune(problem, Bayesian(seed=seed), budget, concurrency, seed)
 
 
@@ -548,13 +563,36 @@ async def quality(args: argparse.Namespace) -> None:
 
 
 def run_core(problem: Problem, seed: int, budget: int, concurrency: int) -> Run:
-    """Bayesian's ask/tell core with ``concurrency`` trials in flight on a simulated clock.
+    """Bayesian's ask/tell core with ``concurrency`` trials in flight on :func:`simulate`'s
+    clock."""
+    core = BayesianCore(problem.space, seed, direction="minimize")
+
+    def ask(number: int, pending: dict[int, Params]) -> Params:
+        params = core.ask(number, pending)
+        assert params is not None
+        return params
+
+    def tell(number: int, params: Params, score: float) -> None:
+        core.tell(at.Trial(number, params, at.TrialStatus.COMPLETE, score))
+
+    return simulate(problem, seed, budget, concurrency, ask, tell)
+
+
+def simulate(
+    problem: Problem,
+    seed: int,
+    budget: int,
+    concurrency: int,
+    ask: Callable[[int, dict[int, Params]], Params],
+    tell: Callable[[int, Params, float], None],
+) -> Run:
+    """An ask/tell search with ``concurrency`` trials in flight on a simulated clock.
 
     Each trial "takes" its :func:`_delay` and the earliest to end is told first,
     as in the orchestrator, but nothing sleeps: the same decisions in a
     fraction of the time, for comparing settings over many seeds.
+    ``ask(number, pending)`` gets the params in flight by trial number.
     """
-    core = BayesianCore(problem.space, seed, direction="minimize")
     pending: dict[int, Params] = {}
     ends: list[tuple[float, int]] = []
     params: list[Params | None] = [None] * budget
@@ -562,15 +600,14 @@ def run_core(problem: Problem, seed: int, budget: int, concurrency: int) -> Run:
     clock, asked, told = 0.0, 0, 0
     while told < budget:
         while len(pending) < concurrency and asked < budget:
-            p = core.ask(asked, pending)
-            assert p is not None
+            p = ask(asked, pending)
             pending[asked] = params[asked] = p
             heapq.heappush(ends, (clock + _delay(p), asked))
             asked += 1
         clock, number = heapq.heappop(ends)
         done = pending.pop(number)
         scores[number] = problem.observe(done, seed)
-        core.tell(at.Trial(number, done, at.TrialStatus.COMPLETE, scores[number]))
+        tell(number, done, scores[number])
         told += 1
     return Run(params, scores, [])
 
@@ -621,9 +658,15 @@ def core_table(args: argparse.Namespace) -> None:
     budgets, top = sorted(args.budgets), max(args.budgets)
     others = [c for c in args.concurrency if c != 1] if 1 in args.concurrency else []
     seeds = _seeds(args)
-    # With --cache, sequential Bayesian is ranked against the other methods' runs.
-    rivals = [m for m in OTHERS if (m in args.methods if args.methods else m != "skopt GP")]
+    # With --cache, sequential Bayesian is ranked against the other methods' sequential
+    # runs; their runs with trials in flight ("Optuna GP c=8") get a column each.
+    if args.methods:
+        rivals = [m for m in args.methods if not m.startswith("Bayesian")]
+    else:
+        rivals = [m for m in OTHERS if m != "skopt GP"]
     rivals = rivals if args.cache and 1 in args.concurrency else []
+    in_flight = [m for m in rivals if " c=" in m]
+    sequential = [m for m in rivals if m not in in_flight]
     cache = _read_cache(args.cache if rivals else None)
     print(
         f"Measured {machine()}; seeds {seeds[0]}-{seeds[-1]}; medians over seeds; "
@@ -631,7 +674,8 @@ def core_table(args: argparse.Namespace) -> None:
     )
     head = [f"c={c}" for c in args.concurrency]
     head += [f"c={c}/c=1" for c in others] + [f"c={c} = c=1 at" for c in others]
-    head += [*rivals, "c=1: rank", "p (c=1 worse than the best other)"] if rivals else []
+    if rivals:
+        head += [*sequential, "c=1: rank", "p (c=1 worse than the best other)", *in_flight]
     print("| problem | trials | " + " | ".join(head) + " |")
     print("|---|---:|" + "---:|" * len(head))
     for name in args.problems:
@@ -666,7 +710,10 @@ def core_table(args: argparse.Namespace) -> None:
             cells = [_fmt(regret[c, budget]) for c in args.concurrency]
             cells += [_ratio(regret[c, budget], regret[1, budget]) for c in others]
             cells += [matched(curve, regret[c, budget]) if curve else "-" for c in others]
-            cells += _ranked(per_seed[1, budget], rival_regrets[budget]) if rivals else []
+            if rivals:
+                ranked = {m: rival_regrets[budget][m] for m in sequential}
+                cells += _ranked(per_seed[1, budget], ranked)
+                cells += [_fmt(statistics.median(rival_regrets[budget][m])) for m in in_flight]
             print(f"| {name} | {budget} | " + " | ".join(cells) + " |")
 
 
