@@ -34,6 +34,10 @@ sequential Bayesian is also ranked against the other methods' runs (kept in
 is worse than the method with the lowest median: with 10-20 seeds, medians
 closer than their scatter swap ranks from one set of seeds to the next.
 ``--first-seed`` starts the seeds elsewhere than 0 (seeds 10-19 check 0-9).
+A method named ``"Optuna GP c=8"`` (or TPE, any N) keeps that many trials in
+flight on the same simulated clock as ``--core`` (TPE with its
+``constant_liar``); with ``--core --cache`` each such method gets a column of
+medians beside the ranking, to set Bayesian's c=8 against another method's.
 
     python benchmarks/quality.py                       # the full table (slow)
     python benchmarks/quality.py --seeds 1 --budgets 20 --problems branin
