@@ -478,7 +478,9 @@ class Bayesian:
     Starts with ``n_initial`` space-filling (scrambled Sobol) trials — by
     default ``dimensions + 1`` clipped to [5, 20] (``2 * (dimensions + 1)``
     before; pass ``n_initial`` for a longer start) — then fits a GP with
-    an ARD Matérn-5/2 kernel to every finished trial and suggests the point of
+    an ARD Matérn-5/2 kernel to every finished trial (its scores standardised
+    as they are, or with their worse half log-compressed: whichever the GP
+    explains better, chosen at each fit) and suggests the point of
     greatest log expected improvement. Handles log and stepped floats, ints,
     categoricals and bools; params in flight are accounted for (kriging
     believer), so parallel workers never evaluate the same point twice, and
