@@ -65,7 +65,7 @@ def test_heavy_tails_choose_the_compression_and_noise_the_plain_targets(seed: in
 def test_a_study_models_its_scores_with_the_warp_its_fit_chose() -> None:
     rng = np.random.default_rng(0)
     objectives = {
-        "heavy": lambda x: heavy_tailed(x),
+        "heavy": heavy_tailed,
         "noisy": lambda x: noisy_bowl(x, rng),
     }
     chosen = {}

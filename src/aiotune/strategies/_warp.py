@@ -85,12 +85,9 @@ def fit_warped(
     """The warp of ``y`` (one of ``warps``) and the MAP hyper-parameters fitted to its
     ``rows`` that explain those scores best: the largest log posterior plus log-Jacobian,
     in ``y``'s units. Each warp is fitted to all of ``y``, as the GP will see it."""
-    best: tuple[float, WarpKind, Array] | None = None
+    fits: list[tuple[float, WarpKind, Array]] = []
     for kind in warps:
         theta, neg_log_post = fit_map(kernel, x[rows], warp(y, kind)[rows], starts, maxiter)
-        score = -neg_log_post + float(log_slope(y, kind)[rows].sum())
-        if best is None or score > best[0]:
-            best = (score, kind, theta)
-    if best is None:
-        raise ValueError("fit_warped needs at least one warp")
-    return best[1], best[2]
+        fits.append((-neg_log_post + float(log_slope(y, kind)[rows].sum()), kind, theta))
+    _, kind, theta = max(fits, key=lambda fit: fit[0])  # on a tie, the first
+    return kind, theta

@@ -50,11 +50,12 @@ compressed and standardised as above, all on the same encoding) and the
 point of greatest expected hypervolume improvement over the feasible Pareto
 front of the trials so far, exact by a box decomposition, times the
 probability of feasibility (see :mod:`aiotune.strategies._hypervolume`).
-Params in flight are believers for every objective and join the front. For three objectives
-or more (where EHVI measured behind it), ParEGO (Knowles, 2006): each ask
-draws a fresh weight vector uniformly from the simplex and models the
-augmented Chebyshev scalarisation ``max_i(w_i f_i) + 0.05 sum_i(w_i f_i)`` of
-the objectives, each normalised to [0, 1] over the trials so far, with one
+Params in flight are believers for every objective and join the front. For
+three objectives or more (where EHVI measured behind it), ParEGO (Knowles,
+2006): each ask draws a fresh weight vector uniformly from the simplex and
+models the augmented Chebyshev scalarisation ``max_i(w_i f_i) + 0.05
+sum_i(w_i f_i)`` of the objectives, each normalised to [0, 1] over the
+trials so far, with one
 GP and log EI as above (its targets always compressed: the warp is chosen
 for one objective only); over many asks the weights sweep the whole front.
 Pruned trials are not modelled in a multi-objective study.
