@@ -11,6 +11,7 @@ import pytest
 import aiotune as at
 from _synthetic import branin_unit, hartmann6
 from aiotune.strategies import _gp as gp
+from aiotune.strategies._encoding import Encoding
 from aiotune.strategies.bayesian import BayesianCore
 
 COMPLETE = at.TrialStatus.COMPLETE
@@ -55,7 +56,7 @@ def _noise_at_refits(space: at.Space, f: Any, seed: int, n: int) -> list[float]:
         assert params is not None
         core.tell(at.Trial(k, params, COMPLETE, f(params)))
         if core._theta is not None and core._fitted_at == len(core._y) - 1:
-            noises.append(math.exp(float(core._theta[-1])))
+            noises.append(math.exp(float(core._theta[len(space) + 1])))  # log noise
     return noises
 
 
@@ -71,7 +72,7 @@ def test_the_noise_of_a_noiseless_objective_stays_off_its_upper_bound(
     # saw noise explores where it should refine. The 30 * noise penalty keeps it small.
     noises = _noise_at_refits(space, f, seed, n)
     assert len(noises) >= 3
-    upper = math.exp(gp.bounds(1)[-1][1])
+    upper = math.exp(gp.bounds(Encoding(space).kernel)[len(space) + 1][1])
     assert max(noises) < 0.1 * upper, noises
 
 

@@ -83,23 +83,24 @@ def test_predictions_from_the_cached_embedding_are_bit_for_bit_the_reference() -
     # Posterior embeds its data once and solves with LAPACK's potrs directly; the numbers
     # must be exactly those of embedding both sides and calling scipy's cho_solve.
     kernel, x, y = _mixed_kernel()
-    theta = np.array([-1.0, -0.3, 0.1, -0.8, 0.2, math.log(1e-3)])
+    theta = np.array([-1.0, -0.3, 0.1, -0.8, 0.2, math.log(1e-3), math.log(0.3)])
     posterior = gp.Posterior(kernel, theta, x, y)
     xs = np.column_stack(
         [np.linspace(0, 1, 7), np.arange(7) % 3, np.linspace(1, 0, 7), 0.5 - np.arange(7) / 7]
     )
     r2 = kernel.sq_dist(xs, x, posterior.lengthscales)
-    ks = posterior.s2 * gp._matern(r2)
+    overlap = posterior.a * kernel.overlap(xs, x)
+    ks = posterior.s2 * gp._matern(r2) + overlap
     mean, var = posterior.predict(xs)
     assert np.array_equal(mean, ks @ posterior.alpha)
     v = linalg.solve_triangular(posterior.chol, ks.T, lower=True, check_finite=False)
-    assert np.array_equal(var, np.maximum(posterior.s2 - (v * v).sum(0), 1e-12))
+    assert np.array_equal(var, np.maximum(posterior.s2 + posterior.a - (v * v).sum(0), 1e-12))
     mean_g, var_g, _, dvar = posterior.predict_grad(xs)
     corr, g = gp._matern_grad(r2)
-    ks = posterior.s2 * corr
+    ks = posterior.s2 * corr + overlap
     w = linalg.cho_solve((posterior.chol, True), ks.T, check_finite=False)
     assert np.array_equal(mean_g, ks @ posterior.alpha)
-    assert np.array_equal(var_g, np.maximum(posterior.s2 - (ks * w.T).sum(1), 1e-12))
+    assert np.array_equal(var_g, np.maximum(posterior.s2 + posterior.a - (ks * w.T).sum(1), 1e-12))
     diff = kernel.half_grad(xs, x) / posterior.lengthscales**2
     dks = -2.0 * posterior.s2 * g[:, :, None] * diff
     assert np.array_equal(dvar, -2.0 * np.einsum("mnp,nm->mp", dks, w))

@@ -54,7 +54,7 @@ def test_heavy_tails_choose_the_compression_and_noise_the_plain_targets(seed: in
     rng = np.random.default_rng(seed)
     x = rng.random((30, 2))
     every = np.arange(30)
-    start = [default_theta(2)]
+    start = [default_theta(enc.kernel)]
     assert fit_warped(enc.kernel, x, heavy_tailed(x), every, start, 100)[0] == "compressed"
     assert fit_warped(enc.kernel, x, noisy_bowl(x, rng), every, start, 100)[0] == "plain"
     # ... and the choice is only among the warps offered (ParEGO's scalarisations)

@@ -301,7 +301,7 @@ class HypervolumeSearch:
         columns = [(c[keep], t) for c, t in constraints]
         if not self._thetas or n - self._fitted_at >= max(1, self._fitted_at // 20):
             fit = subset(targets, MAX_FIT, rng) if len(x) > MAX_FIT else np.arange(len(x))
-            start = default_theta(enc.n_cols)
+            start = default_theta(enc.kernel)
             inits = [[old, start] for old in self._thetas] or [[start]] * m
             self._thetas = [
                 fit_theta(enc.kernel, x[fit], targets[fit, j], inits[j], maxiter=100)

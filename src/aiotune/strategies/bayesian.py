@@ -6,8 +6,10 @@ The core (:class:`BayesianCore`) is a seeded, sans-I/O ask/tell object:
    clipped to [5, 20]) follow a scrambled Sobol sequence (Owen, 1998;
    ``scipy.stats.qmc.Sobol``), a space-filling start. ``2 (d + 1)`` spent 14
    of 25 trials in 6-D on it and measured behind (benchmarks/README.md).
-2. Then each ask fits a GP (ARD Matérn-5/2, MAP hyper-parameters; see
-   :mod:`aiotune.strategies._gp`) to the finished trials and returns the
+2. Then each ask fits a GP (ARD Matérn-5/2, plus an overlap term that gives
+   each categorical choice a level of its own across the combinations it
+   appears in; MAP hyper-parameters; see :mod:`aiotune.strategies._gp`) to
+   the finished trials and returns the
    point that maximises log expected improvement (Ament et al., 2023; see
    :mod:`aiotune.strategies._acquisition`), found by L-BFGS-B from the best
    of some 800 random and local candidates.
@@ -269,7 +271,7 @@ class BayesianCore:
         x, cons, feasible = told[keep], cons[keep], feasible[keep]
         if self._theta is None or n - self._fitted_at >= max(1, self._fitted_at // 20):
             fit = subset(scores[keep], MAX_FIT, rng) if len(x) > MAX_FIT else np.arange(len(x))
-            inits = [default_theta(enc.n_cols)]
+            inits = [default_theta(enc.kernel)]
             if self._theta is not None:
                 inits.insert(0, self._theta)
             # One objective: the warp is chosen with the fit; ParEGO's scalarisation, a
@@ -294,7 +296,7 @@ class BayesianCore:
         models: list[tuple[Posterior, float]] = []
         for j, column in enumerate(cons.T):
             standard, threshold = _standard(column)
-            theta = self._theta_c[j] if j < len(self._theta_c) else default_theta(enc.n_cols)
+            theta = self._theta_c[j] if j < len(self._theta_c) else default_theta(enc.kernel)
             models.append((Posterior(enc.kernel, theta, x, standard), threshold))
         # The incumbent is the best feasible trial; with none yet, only feasibility counts.
         best: float | None = float(y[feasible].min()) if feasible.any() else None
@@ -465,7 +467,7 @@ class _PosteriorMean:
         keep = subset(y, MAX_POINTS, rng) if len(y) > MAX_POINTS else np.arange(len(y))
         fit = subset(y[keep], MAX_FIT, rng) if len(keep) > MAX_FIT else np.arange(len(keep))
         with single_threaded_blas():
-            kind, theta = fit_warped(enc.kernel, x, y, keep[fit], [default_theta(enc.n_cols)], 100)
+            kind, theta = fit_warped(enc.kernel, x, y, keep[fit], [default_theta(enc.kernel)], 100)
             w = warp(y, kind)
             mean = Posterior(enc.kernel, theta, x[keep], w[keep]).predict(x)[0]
         for i, value in zip(where, unwarp(mean, y, kind), strict=True):
