@@ -114,3 +114,26 @@ def test_pruned_trials_steer_the_search_away() -> None:
     away = told.ask(9, {})
     assert away is not None
     assert min(abs(away["x"] - t.params["x"]) for t in pruned) > 0.04
+
+
+def test_once_a_trial_is_pruned_every_third_ask_is_random() -> None:
+    """As in BOHB: asks 2, 5, 8, ... ignore the model once a trial has been pruned, so
+    two studies that saw the same points score opposite ways ask the same there."""
+
+    def core_told(sign: float, with_pruned: bool) -> BayesianCore:
+        core = BayesianCore(X, 0, n_initial=4)
+        for k, x in enumerate([0.1, 0.3, 0.5, 0.9]):
+            core.tell(at.Trial(k, {"x": x}, COMPLETE, sign * final(x)))
+        if with_pruned:
+            core.tell(at.Trial(4, {"x": 0.7}, PRUNED, sign * 0.5, {1: sign * 0.5}))
+        else:
+            core.tell(at.Trial(4, {"x": 0.7}, COMPLETE, sign * final(0.7)))
+        return core
+
+    up, down = core_told(1.0, True), core_told(-1.0, True)
+    for number in (5, 8, 11):  # random: the same whatever the scores
+        assert up.ask(number, {}) == down.ask(number, {})
+    for number in (6, 7, 9):  # the model's: the scores decide
+        assert up.ask(number, {}) != down.ask(number, {})
+    up, down = core_told(1.0, False), core_told(-1.0, False)
+    assert up.ask(11, {}) != down.ask(11, {})  # without a pruned trial, the model's too

@@ -39,7 +39,12 @@ the one whose GP explains the scores best, compared in the scores' own units
 (see :mod:`aiotune.strategies._warp`). Noisy scores mostly keep their plain
 scale, heavy-tailed ones the compression. A pruned trial counts as no better
 than the median complete trial; failed and timed-out trials are not
-modelled, only never repeated.
+modelled, only never repeated. Once a trial has been pruned, one ask in
+three (trial numbers 2, 5, 8, ...) is a uniformly random point, as in BOHB
+(Falkner, Klein & Hutter, 2018): the pruned trials teach the model the early ranking,
+which favours fast starters, and a pruner judges each trial against the
+others, so proposals from the model alone raise the bar of the first rung
+past the slow starters that end best.
 Constraints (trials that carry ``constraints``): each constraint gets its own
 GP on the same inputs, and the acquisition is multiplied by the probability
 that every constraint holds (see :mod:`aiotune.strategies._acquisition`); the
@@ -111,6 +116,7 @@ _N_TOP = 5  # ... around this many of them
 _N_STARTS = 6  # candidates refined by L-BFGS-B
 _RHO = 0.05  # ParEGO's augmentation of the Chebyshev scalarisation
 _MIN_GAP = 0.01  # in length-scales: closer to a point in flight is a near-duplicate
+_RANDOM_EVERY = 3  # once a trial is pruned, every third ask is random (BOHB's 1/3)
 
 
 class BayesianCore:
@@ -197,6 +203,8 @@ class BayesianCore:
                 params = self._enc.decode(self._start()[number])
                 if self._enc.key(params) not in busy:
                     return params
+            return self._random_unseen(rng, busy)
+        if any(self._pruned) and number % _RANDOM_EVERY == _RANDOM_EVERY - 1:
             return self._random_unseen(rng, busy)
         with single_threaded_blas():
             if len(self._signs) > 1:
