@@ -408,8 +408,7 @@ class Posterior:
         self._ex2 = (self._ex * self._ex).sum(1)
         k = _matern(kernel.sq_dist(x, x, self.lengthscales), overwrite=True)
         k *= self.s2
-        if self._eo is not None:
-            k += self.a * (self._eo @ self._eo.T)
+        self._add_overlap(k, x)
         noise = np.where(self.exact, 0.0, self.noise) + _JITTER
         k[np.diag_indices_from(k)] += noise
         self.chol = _cholesky(k)
